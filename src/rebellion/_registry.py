@@ -1,0 +1,155 @@
+"""Named instances and a listing of every live primitive, for the dashboard and /metrics.
+
+Two things live here:
+
+* the **named registry**: ``get_circuit_breaker(name, ...)`` and friends return the one
+  instance registered under ``name``, creating it on first use; asking again with
+  conflicting settings is a :class:`~rebellion.errors.ConfigError`, never a silent
+  override;
+* a weak **census** of every primitive constructed in the process, so the resilience
+  panel can show breakers created directly with ``CircuitBreaker(...)`` too.
+
+>>> reg = Registry()
+>>> class Thing:
+...     kind = "thing"
+...     def __init__(self, name): self.name = name
+...     def stats(self): return {"name": self.name}
+>>> a = reg.get_or_create("thing", "a", lambda: Thing("a"), {"size": 1})
+>>> reg.get_or_create("thing", "a", lambda: Thing("a"), {"size": 1}) is a
+True
+>>> [entry["name"] for entry in reg.snapshot()]
+['a']
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar, final, runtime_checkable
+
+from .errors import ConfigError
+
+__all__ = ["Primitive", "Registry", "registry"]
+
+
+@runtime_checkable
+class Primitive(Protocol):
+    """What the registry needs: a kind, a name and a snapshot of statistics."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def stats(self) -> Mapping[str, Any]: ...
+
+
+P = TypeVar("P")
+
+
+@final
+class Registry:
+    """Thread-safe map of ``(kind, name)`` to primitive, plus a weak census of all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._named: dict[tuple[str, str], tuple[object, Mapping[str, object]]] = {}
+        self._census: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def track(self, primitive: object) -> None:
+        """Remember ``primitive`` weakly so listings include it while it is alive."""
+        with self._lock:
+            self._census.add(primitive)
+
+    def get_or_create(
+        self,
+        kind: str,
+        name: str,
+        factory: Callable[[], P],
+        settings: Mapping[str, object],
+    ) -> P:
+        """Return the ``kind`` registered as ``name``, creating it with ``factory``.
+
+        Raises:
+            ConfigError: ``name`` exists with settings that differ from ``settings``.
+        """
+        key = (kind, name)
+        with self._lock:
+            existing = self._named.get(key)
+            if existing is None:
+                created = factory()
+                self._named[key] = (created, dict(settings))
+                self._census.add(created)
+                return created
+            instance, known = existing
+            for setting in sorted(settings):
+                if setting not in known:
+                    raise ConfigError(
+                        setting,
+                        f"left out: {kind} {name!r} was registered without it",
+                        settings[setting],
+                    )
+                if known[setting] != settings[setting]:
+                    raise ConfigError(
+                        setting,
+                        f"{known[setting]!r} as registered for {kind} {name!r}",
+                        settings[setting],
+                    )
+            return instance  # type: ignore[return-value]
+
+    def register(self, primitive: Primitive) -> None:
+        """Register an existing primitive under its own name.
+
+        Raises:
+            ConfigError: another primitive of that kind already has the name.
+        """
+        key = (primitive.kind, primitive.name)
+        with self._lock:
+            existing = self._named.get(key)
+            if existing is not None and existing[0] is not primitive:
+                raise ConfigError("name", f"unique among registered {key[0]}s", key[1])
+            self._named[key] = (primitive, {})
+            self._census.add(primitive)
+
+    def get(self, kind: str, name: str) -> object | None:
+        """Return the primitive registered as ``(kind, name)``, or ``None``."""
+        with self._lock:
+            entry = self._named.get((kind, name))
+        return None if entry is None else entry[0]
+
+    def unregister(self, kind: str, name: str) -> None:
+        """Forget ``(kind, name)``; the instance keeps working for its holders."""
+        with self._lock:
+            self._named.pop((kind, name), None)
+
+    def clear(self) -> None:
+        """Forget every named primitive and the census (tests call this between cases)."""
+        with self._lock:
+            self._named.clear()
+            self._census = weakref.WeakSet()
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._lock:
+            named = [entry[0] for entry in self._named.values()]
+            seen = {id(x) for x in named}
+            others = [x for x in list(self._census) if id(x) not in seen]
+        return iter(named + others)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """List every live primitive as ``{"kind", "name", "stats"}``, named ones first."""
+        listing: list[dict[str, Any]] = []
+        for primitive in self:
+            listing.append(
+                {
+                    "kind": primitive.kind,
+                    "name": primitive.name,
+                    "stats": dict(primitive.stats()),
+                }
+            )
+        return listing
+
+
+registry = Registry()
+"""The process-wide registry used by ``get_circuit_breaker`` and friends."""

@@ -1,0 +1,168 @@
+"""Named defaults from ``REBELLION_*`` environment variables, validated with clear errors.
+
+Every primitive is configurable in code; a parameter left out falls back to its
+environment default, then to the built-in one. Variables are read when a primitive is
+built (not at import), so a test or a deployment can set them at any time.
+
+>>> import os
+>>> os.environ["REBELLION_RETRY_MAX_ATTEMPTS"] = "5"
+>>> setting("retry.max_attempts")
+5
+>>> os.environ["REBELLION_RETRY_MAX_ATTEMPTS"] = "many"
+>>> setting("retry.max_attempts")
+Traceback (most recent call last):
+...
+rebellion.errors.ConfigError: REBELLION_RETRY_MAX_ATTEMPTS must be an integer >= 1, got 'many'
+>>> del os.environ["REBELLION_RETRY_MAX_ATTEMPTS"]
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, final
+
+from .errors import ConfigError
+
+__all__ = ["PREFIX", "Setting", "describe_settings", "setting", "validate_environment"]
+
+PREFIX = "REBELLION_"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One named default: its key (``retry.max_attempts``), parser, rule and value."""
+
+    key: str
+    parse: Callable[[str], object]
+    rule: str
+    default: object
+
+    @property
+    def env(self) -> str:
+        """The environment variable that overrides this default."""
+        return PREFIX + self.key.replace(".", "_").upper()
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if value < minimum:
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+def _float(minimum: float, *, exclusive: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text.strip())
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError(text)
+        if value < minimum or (exclusive and value == minimum):
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError(text)
+    return text.strip()
+
+
+_SETTINGS: dict[str, Setting] = {}
+
+
+def register_setting(key: str, parse: Callable[[str], object], rule: str, default: object) -> None:
+    """Declare a named default (used by modules that add their own settings)."""
+    _SETTINGS[key] = Setting(key, parse, rule, default)
+
+
+for _key, _parse, _rule, _default in (
+    ("circuit_breaker.failure_threshold", _int(1), "an integer >= 1", 5),
+    ("circuit_breaker.reset_timeout", _float(0, exclusive=True), "a number > 0", 60.0),
+    ("circuit_breaker.max_reset_timeout", _float(0, exclusive=True), "a number > 0", 600.0),
+    ("circuit_breaker.half_open_max_calls", _int(1), "an integer >= 1", 1),
+    ("circuit_breaker.success_threshold", _int(1), "an integer >= 1", 1),
+    ("circuit_breaker.exponential_backoff_factor", _float(1), "a number >= 1", 1.0),
+    ("retry.max_attempts", _int(1), "an integer >= 1", 3),
+    ("retry.initial_delay", _float(0), "a number >= 0", 0.1),
+    ("retry.max_delay", _float(0), "a number >= 0", 2.0),
+    ("retry.backoff_factor", _float(1), "a number >= 1", 2.0),
+    (
+        "retry.jitter",
+        _choice("none", "full", "equal", "decorrelated"),
+        "one of none | full | equal | decorrelated",
+        "full",
+    ),
+    ("retry.budget_percent", _float(0), "a number >= 0", 20.0),
+    ("retry.budget_min_per_second", _float(0), "a number >= 0", 10.0),
+    ("timeout.seconds", _float(0, exclusive=True), "a number > 0", 30.0),
+    ("cache.redis_url", _text, "a non-empty URL", None),
+    ("token", _text, "a non-empty string", None),
+):
+    register_setting(_key, _parse, _rule, _default)
+
+
+def setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """Return the value of the named default, from the environment if set there.
+
+    Raises:
+        ConfigError: the variable is set but does not satisfy the setting's rule.
+        KeyError: ``key`` is not a known setting.
+    """
+    spec = _SETTINGS[key]
+    env = os.environ if environ is None else environ
+    raw = env.get(spec.env)
+    if raw is None:
+        return spec.default
+    try:
+        return spec.parse(raw)
+    except ValueError:
+        raise ConfigError(spec.env, spec.rule, raw) from None
+
+
+def validate_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Check every ``REBELLION_*`` variable: known names, valid values.
+
+    Returns:
+        The parsed values of the variables that are set, by setting key.
+
+    Raises:
+        ConfigError: an unknown ``REBELLION_*`` name (with the closest known one) or a
+            value that breaks its rule.
+    """
+    env = os.environ if environ is None else environ
+    by_env = {spec.env: spec for spec in _SETTINGS.values()}
+    parsed: dict[str, Any] = {}
+    for name in sorted(env):
+        if not name.startswith(PREFIX):
+            continue
+        spec = by_env.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, list(by_env), n=1)
+            hint = f"a known setting (did you mean {close[0]}?)" if close else "a known setting"
+            raise ConfigError("environment variable", hint, name)
+        parsed[spec.key] = setting(spec.key, env)
+    return parsed
+
+
+def describe_settings() -> list[Setting]:
+    """List every known setting, sorted by key (for ``rebellion config`` and docs)."""
+    return [_SETTINGS[k] for k in sorted(_SETTINGS)]

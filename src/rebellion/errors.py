@@ -1,0 +1,161 @@
+"""The whole exception tree of System Rebellion.
+
+::
+
+    RebellionError
+    ├── ConfigError (also ValueError)          bad parameter: names it, the rule, the value
+    ├── RejectedError                          the call never ran; carries policy name, retry_after
+    │   ├── CircuitOpenError (alias CircuitOpenException)
+    │   ├── BulkheadFullError
+    │   ├── RateLimitedError
+    │   └── QueueFullError
+    ├── TimeoutExceededError (also TimeoutError)
+    └── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
+
+Rejected versus failed lets callers shed load differently from handling failures:
+
+>>> try:
+...     raise CircuitOpenError("payments", remaining=2.5, state="OPEN")
+... except RejectedError as rejected:
+...     (rejected.policy, rejected.retry_after)
+('payments', 2.5)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "CircuitOpenException",
+    "ConfigError",
+    "QueueFullError",
+    "RateLimitedError",
+    "RebellionError",
+    "RejectedError",
+    "RetryExhaustedError",
+    "TimeoutExceededError",
+]
+
+
+class RebellionError(Exception):
+    """Base class of every error raised by System Rebellion itself."""
+
+
+class ConfigError(RebellionError, ValueError):
+    """A parameter is out of range or of the wrong kind.
+
+    The message names the parameter, the rule it broke and the value received.
+    """
+
+    def __init__(self, parameter: str, rule: str, value: object) -> None:
+        self.parameter = parameter
+        self.rule = rule
+        self.value = value
+        super().__init__(f"{parameter} must be {rule}, got {value!r}")
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, object]]:
+        return (type(self), (self.parameter, self.rule, self.value))
+
+
+class RejectedError(RebellionError):
+    """The call was not run because a policy refused it.
+
+    Attributes:
+        policy: name of the refusing policy.
+        retry_after: seconds after which a new attempt may be admitted, if known.
+    """
+
+    def __init__(self, policy: str, message: str, retry_after: float | None = None) -> None:
+        self.policy = policy
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CircuitOpenError(RejectedError):
+    """The circuit breaker ``name`` is open (or forced open, isolated, or throttling).
+
+    Attributes:
+        name: the breaker's name (same as ``policy``).
+        remaining: seconds until the breaker lets a probe through (``inf`` while forced).
+        state: the breaker state that refused the call.
+    """
+
+    def __init__(self, name: str, remaining: float, state: str = "OPEN") -> None:
+        # Rejections are a hot path: store the facts, format the message only when read.
+        self.policy = self.name = name
+        self.remaining = remaining
+        self.state = state
+        self.retry_after = None if remaining == float("inf") else remaining
+        Exception.__init__(self, name, remaining, state)
+
+    def __str__(self) -> str:
+        if self.remaining == float("inf"):
+            when = "until an operator closes it"
+        else:
+            when = f"for another {self.remaining:.3f}s"
+        return f"circuit breaker {self.name!r} is {self.state} {when}"
+
+    def __reduce__(self) -> tuple[type[CircuitOpenError], tuple[str, float, str]]:
+        return (type(self), (self.name, self.remaining, self.state))
+
+
+CircuitOpenException = CircuitOpenError
+"""Alias kept for code written against the seed documents."""
+
+
+class BulkheadFullError(RejectedError):
+    """The bulkhead has no free slot and its wait queue is full or the wait timed out."""
+
+
+class RateLimitedError(RejectedError):
+    """The rate limiter refused the call; ``retry_after`` tells when a token frees up."""
+
+
+class QueueFullError(RejectedError):
+    """The queue is at its ``max_size``; nothing was enqueued."""
+
+
+class TimeoutExceededError(RebellionError, TimeoutError):
+    """The guarded work did not finish within ``timeout`` seconds (and was cancelled)."""
+
+    def __init__(self, policy: str, timeout: float) -> None:
+        self.policy = policy
+        self.timeout = timeout
+        super().__init__(f"{policy!r} did not finish within {timeout:g}s")
+
+    def __reduce__(self) -> tuple[type[TimeoutExceededError], tuple[str, float]]:
+        return (type(self), (self.policy, self.timeout))
+
+
+class RetryExhaustedError(RebellionError):
+    """Retries stopped without a success; raised ``from`` the last error.
+
+    Attributes:
+        policy: name of the retry policy.
+        attempts: how many attempts ran.
+        reason: why retrying stopped: ``"attempts"``, ``"deadline"`` or ``"budget"``.
+        last_result: the last (rejected) result when retrying on results, else ``None``.
+    """
+
+    def __init__(
+        self,
+        policy: str,
+        attempts: int,
+        reason: str,
+        last_result: object = None,
+    ) -> None:
+        self.policy = policy
+        self.attempts = attempts
+        self.reason = reason
+        self.last_result = last_result
+        super().__init__(f"{policy!r} gave up after {attempts} attempt(s): {reason} exhausted")
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The error of the last attempt (same as ``__cause__``)."""
+        return self.__cause__
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[RetryExhaustedError], tuple[str, int, str, object]]:
+        return (type(self), (self.policy, self.attempts, self.reason, self.last_result))

@@ -1,0 +1,1 @@
+"""Resilience policies: circuit breaker, retry, timeout, fallback, pipeline, recovery."""

@@ -1,0 +1,22 @@
+"""Circuit breaker: CLOSED / OPEN / HALF_OPEN / DEGRADED and operator states.
+
+>>> cb = CircuitBreaker(name="openai", failure_threshold=5, reset_timeout=60)
+>>> @cb
+... def ping():
+...     return "pong"
+>>> ping(), cb.state == CircuitBreaker.CLOSED, cb.failure_count
+('pong', True, 0)
+"""
+
+from ._config import CircuitState
+from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
+from .breaker import CircuitBreaker, get_circuit_breaker
+
+__all__ = [
+    "CallRejected",
+    "CircuitBreaker",
+    "CircuitFailureRecorded",
+    "CircuitState",
+    "CircuitStateChanged",
+    "get_circuit_breaker",
+]

@@ -1,0 +1,376 @@
+"""The breaker's state machine: pure decisions under one lock, no I/O, no user code.
+
+Drivers (``breaker.py``) ask :meth:`BreakerCore.acquire` for a *permit*, run the call
+outside any lock, then report the outcome with the permit. A permit is an int:
+``epoch << 1 | probe``. Every automatic transition bumps the epoch, so an outcome that
+started under an earlier state (a slow call finishing after the breaker opened) is
+counted in the statistics but never moves the new state.
+
+The closed, consecutive-failure, untimed configuration — the seeds' default — is
+*passthrough*: drivers skip :meth:`acquire` and record successes with one atomic
+counter, so the guarded success path costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import threading
+from collections import deque
+from typing import Any, final
+
+from ..._clock import Clock
+from ..._events import Event, EventStream
+from ...errors import CircuitOpenError
+from ._config import BreakerConfig, CircuitState
+from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
+from ._windows import FAILED, SLOW, SUCCESS, THROTTLED, CountWindow, TimeWindow, Window
+
+__all__ = ["NO_RECORD", "BreakerCore", "counter_value"]
+
+NO_RECORD = -1
+"""Permit of a call whose outcome feeds only the statistics (DISABLED, shadow rejects)."""
+
+CLOSED, OPEN, HALF_OPEN, DEGRADED = (
+    CircuitState.CLOSED,
+    CircuitState.OPEN,
+    CircuitState.HALF_OPEN,
+    CircuitState.DEGRADED,
+)
+FORCED_OPEN, ISOLATED, DISABLED, METRICS_ONLY = (
+    CircuitState.FORCED_OPEN,
+    CircuitState.ISOLATED,
+    CircuitState.DISABLED,
+    CircuitState.METRICS_ONLY,
+)
+INF = math.inf
+
+
+def counter_value(counter: itertools.count[int]) -> int:
+    """Read an ``itertools.count`` without advancing it (its repr is ``count(N)``)."""
+    return int(repr(counter)[6:-1])
+
+
+@final
+class BreakerCore:
+    """State, counters and transitions of one breaker."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: BreakerConfig,
+        clock: Clock,
+        rng: random.Random,
+        events: EventStream,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.clock = clock
+        self.rng = rng
+        self.events = events
+        self.lock = threading.Lock()
+        self.consecutive_mode = cfg.window_type == "consecutive"
+        self.timed = cfg.slow_call_duration is not None
+        self.checks_results = cfg.checks_results
+        self.window: Window | None = None
+        if cfg.window_type == "count":
+            self.window = CountWindow(int(cfg.window_size))
+        elif cfg.window_type == "time":
+            self.window = TimeWindow(cfg.window_size, cfg.window_buckets)
+        # Lifetime counters: itertools.count is atomic under the GIL, so the lock-free
+        # success path still adds up exactly under many threads.
+        self.n_success = itertools.count()
+        self.n_failure = itertools.count()
+        self.n_rejected = itertools.count()
+        self.n_ignored = itertools.count()
+        self.n_slow = itertools.count()
+        self.n_shadow_rejected = itertools.count()
+        self.n_transitions = itertools.count()
+        self.history: deque[dict[str, Any]] = deque(maxlen=cfg.history_size)
+        self.pending: list[Event] = []
+        self.override: CircuitState | None = None
+        self.state = CLOSED
+        self.epoch = 0
+        self.level = 0
+        self.open_until = 0.0
+        self.in_flight = 0
+        self.probe_successes = 0
+        self.consecutive_failures = 0
+        self.last_failure_time: float | None = None
+        self.last_failure_monotonic: float | None = None
+        self.passthrough = False
+        self._update_passthrough()
+
+    # -- permission ---------------------------------------------------------------
+
+    def acquire(self) -> int:
+        """Return a permit for one call, or raise :class:`CircuitOpenError`."""
+        override = self.override
+        if override is not None:
+            if override is DISABLED:
+                return NO_RECORD
+            if override is not METRICS_ONLY:
+                raise self.reject(override, INF)
+        while True:
+            state = self.state
+            if state is CLOSED:
+                return self.epoch << 1
+            now = self.clock.monotonic()
+            if state is OPEN:
+                if now < self.open_until:
+                    return self._refuse(OPEN, self.open_until - now)
+                with self.lock:
+                    if self.state is OPEN and now >= self.open_until:
+                        self._transition(HALF_OPEN, "reset timeout elapsed", now)
+                self.flush()
+                continue
+            if state is HALF_OPEN:
+                with self.lock:
+                    if self.state is not HALF_OPEN:
+                        continue
+                    if self.in_flight < self.cfg.half_open_max_calls:
+                        self.in_flight += 1
+                        return self.epoch << 1 | 1
+                return self._refuse(HALF_OPEN, 0.0)
+            # DEGRADED: adaptive client-side throttling.
+            if self.rng.random() < self.throttle_probability(now):
+                with self.lock:
+                    assert self.window is not None
+                    self.window.record(THROTTLED, now)
+                return self._refuse(DEGRADED, 0.0)
+            return self.epoch << 1
+
+    def _refuse(self, state: CircuitState, remaining: float) -> int:
+        if self.override is METRICS_ONLY:
+            next(self.n_shadow_rejected)
+            if self.events:
+                self.events.emit(
+                    CallRejected(self.name, self.clock.wall(), state.value, remaining, True)
+                )
+            return NO_RECORD
+        raise self.reject(state, remaining)
+
+    def reject(self, state: CircuitState, remaining: float) -> CircuitOpenError:
+        """Count a rejection and build the error to raise."""
+        next(self.n_rejected)
+        if self.events:
+            retry_after = None if remaining == INF else remaining
+            self.events.emit(CallRejected(self.name, self.clock.wall(), state.value, retry_after))
+        return CircuitOpenError(self.name, remaining, state.value)
+
+    def throttle_probability(self, now: float) -> float:
+        """Client-side throttling: ``max(0, (requests - K*accepts) / (requests + 1))``."""
+        assert self.window is not None
+        calls, failures, _, throttled = self.window.totals(now)
+        requests = calls + throttled
+        accepts = calls - failures
+        return max(0.0, (requests - self.cfg.throttle_k * accepts) / (requests + 1))
+
+    # -- outcomes -----------------------------------------------------------------
+
+    def on_success(self, permit: int, duration: float | None) -> None:
+        """Record a successful call (slow if ``duration`` crosses the threshold)."""
+        next(self.n_success)
+        outcome = SUCCESS
+        if duration is not None and duration >= self.cfg.slow_call_duration:  # type: ignore[operator]
+            next(self.n_slow)
+            outcome = SLOW
+        if permit == NO_RECORD:
+            return
+        if outcome or permit & 1 or self.window is not None or self.consecutive_failures:
+            self._record(permit, outcome, None)
+
+    def reset_consecutive(self, permit: int) -> None:
+        """Record a success that ends a run of consecutive failures (already counted)."""
+        self._record(permit, SUCCESS, None)
+
+    def on_error(self, permit: int, duration: float | None, error: BaseException) -> None:
+        """Classify ``error`` and record it as failure, success or neither."""
+        verdict = self.cfg.counts_as_failure(error)
+        if verdict is None:
+            next(self.n_ignored)
+            if permit != NO_RECORD and permit & 1:
+                self._release_probe(permit)
+            return
+        if not verdict:
+            self.on_success(permit, duration)
+            return
+        self.on_failure(permit, duration, type(error).__name__)
+
+    def on_failure(self, permit: int, duration: float | None, label: str) -> None:
+        """Record a failed call (an exception, or a result judged a failure)."""
+        next(self.n_failure)
+        outcome = FAILED
+        slow = duration is not None and duration >= self.cfg.slow_call_duration  # type: ignore[operator]
+        if slow:
+            next(self.n_slow)
+            outcome |= SLOW
+        self.last_failure_time = self.clock.wall()
+        self.last_failure_monotonic = self.clock.monotonic()
+        if self.events:
+            state = self.override or self.state
+            self.events.emit(
+                CircuitFailureRecorded(
+                    self.name, self.last_failure_time, state.value, label, duration, slow
+                )
+            )
+        if permit != NO_RECORD:
+            self._record(permit, outcome, label)
+
+    def on_result(self, permit: int, duration: float | None, result: object) -> None:
+        """Record a returned value, judging it with the result predicates if any."""
+        if self.checks_results and self.cfg.result_is_failure(result):
+            self.on_failure(permit, duration, "result")
+        else:
+            self.on_success(permit, duration)
+
+    def _release_probe(self, permit: int) -> None:
+        with self.lock:
+            if permit >> 1 == self.epoch and self.state is HALF_OPEN and self.in_flight > 0:
+                self.in_flight -= 1
+
+    def _record(self, permit: int, outcome: int, label: str | None) -> None:
+        with self.lock:
+            if permit >> 1 != self.epoch:
+                return  # started under an earlier state: statistics only
+            now = self.clock.monotonic()
+            bad = outcome & (FAILED | SLOW)
+            if permit & 1:
+                self.in_flight -= 1
+                if bad:
+                    self.level += 1
+                    why = "probe failed" if outcome & FAILED else "probe was slow"
+                    self._transition(OPEN, why, now)
+                else:
+                    self.probe_successes += 1
+                    if self.probe_successes >= self.cfg.success_threshold:
+                        self._transition(CLOSED, f"{self.probe_successes} probe(s) succeeded", now)
+            elif self.window is None:
+                if bad:
+                    self.consecutive_failures += 1
+                    if self.consecutive_failures >= self.cfg.failure_threshold:
+                        self._transition(
+                            OPEN, f"{self.consecutive_failures} consecutive failures", now
+                        )
+                else:
+                    self.consecutive_failures = 0
+            else:
+                self.window.record(outcome, now)
+                self._evaluate(now)
+        self.flush()
+
+    def _evaluate(self, now: float) -> None:
+        assert self.window is not None
+        calls, failures, slow, _ = self.window.totals(now)
+        if calls < self.cfg.minimum_calls:
+            return
+        failure_rate = 100.0 * failures / calls
+        slow_rate = 100.0 * slow / calls
+        if failure_rate >= self.cfg.failure_rate_threshold:
+            self._transition(OPEN, f"failure rate {failure_rate:.1f}% over {calls} calls", now)
+        elif self.timed and slow_rate >= self.cfg.slow_call_rate_threshold:
+            self._transition(OPEN, f"slow call rate {slow_rate:.1f}% over {calls} calls", now)
+        elif self.cfg.throttle_failure_rate is not None:
+            if failure_rate >= self.cfg.throttle_failure_rate:
+                if self.state is CLOSED:
+                    self._transition(DEGRADED, f"failure rate {failure_rate:.1f}%: throttling", now)
+            elif self.state is DEGRADED:
+                self._transition(CLOSED, f"failure rate {failure_rate:.1f}%: recovered", now)
+
+    # -- transitions (call with the lock held; then flush() after releasing it) -----
+
+    def _transition(self, new: CircuitState, reason: str, now: float) -> None:
+        old = self.state
+        self.state = new
+        self.epoch += 1
+        if new is OPEN:
+            wait = self.cfg.reset_timeout * self.cfg.exponential_backoff_factor**self.level
+            wait = min(wait, self.cfg.max_reset_timeout)
+            if self.cfg.reset_timeout_jitter:
+                spread = self.cfg.reset_timeout_jitter
+                wait = min(
+                    wait * self.rng.uniform(1 - spread, 1 + spread), self.cfg.max_reset_timeout
+                )
+            self.open_until = now + wait
+            self.consecutive_failures = 0
+        elif new is HALF_OPEN:
+            self.in_flight = 0
+            self.probe_successes = 0
+        elif new is CLOSED:
+            self._clear_counts()
+        self._update_passthrough()
+        self._audit(old, new, reason, self.override is METRICS_ONLY)
+
+    def _clear_counts(self) -> None:
+        self.level = 0
+        self.consecutive_failures = 0
+        if self.window is not None:
+            self.window.clear()
+
+    def _audit(self, old: CircuitState, new: CircuitState, reason: str, shadow: bool) -> None:
+        next(self.n_transitions)
+        at = self.clock.wall()
+        self.history.append(
+            {"at": at, "from": old.value, "to": new.value, "reason": reason, "shadow": shadow}
+        )
+        if self.events:
+            self.pending.append(
+                CircuitStateChanged(self.name, at, old.value, new.value, reason, shadow)
+            )
+
+    def flush(self) -> None:
+        """Emit transition events queued under the lock (listeners never run under it)."""
+        if not self.pending:
+            return
+        with self.lock:
+            events, self.pending = self.pending, []
+        for event in events:
+            self.events.emit(event)
+
+    def _update_passthrough(self) -> None:
+        self.passthrough = (
+            self.override is None
+            and self.state is CLOSED
+            and self.consecutive_mode
+            and not self.timed
+        )
+
+    # -- operator controls -------------------------------------------------------
+
+    def set_override(self, override: CircuitState | None, reason: str) -> None:
+        """Force a state (FORCED_OPEN, ISOLATED, DISABLED, METRICS_ONLY) or clear it."""
+        with self.lock:
+            old = self.override or self.state
+            self.override = override
+            self.epoch += 1  # in-flight calls no longer move the machine
+            if override is None or override is METRICS_ONLY:
+                self.state = CLOSED
+                self.in_flight = 0
+                self._clear_counts()
+            new = override or self.state
+            self._update_passthrough()
+            self._audit(old, new, reason, False)
+        self.flush()
+
+    def public_state(self) -> CircuitState:
+        """Return the reported state, moving OPEN to HALF_OPEN once its wait is over."""
+        override = self.override
+        if override is not None and override is not METRICS_ONLY:
+            return override
+        if self.state is OPEN and self.clock.monotonic() >= self.open_until:
+            with self.lock:
+                now = self.clock.monotonic()
+                if self.state is OPEN and now >= self.open_until:
+                    self._transition(HALF_OPEN, "reset timeout elapsed", now)
+            self.flush()
+        return override or self.state
+
+    def remaining_open(self) -> float:
+        """Seconds until a probe may run (0 unless OPEN; inf while forced open)."""
+        state = self.public_state()
+        if state in (FORCED_OPEN, ISOLATED):
+            return INF
+        if self.state is OPEN:
+            return max(0.0, self.open_until - self.clock.monotonic())
+        return 0.0

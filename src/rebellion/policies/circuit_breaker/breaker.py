@@ -1,0 +1,436 @@
+"""The circuit breaker policy: thin sync and async drivers over :class:`BreakerCore`."""
+
+from __future__ import annotations
+
+import contextvars
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from inspect import isawaitable
+from types import CoroutineType, TracebackType
+from typing import Any, ClassVar, TypeVar, final
+
+from ..._clock import SYSTEM_CLOCK, Clock
+from ..._events import EventStream, Listener
+from ..._policy import Policy
+from ..._registry import registry
+from ..._validate import check_name
+from ...errors import ConfigError
+from ..classify import FailureClassifier
+from ._config import BreakerConfig, CircuitState
+from ._core import INF, BreakerCore, counter_value
+
+__all__ = ["CircuitBreaker", "get_circuit_breaker"]
+
+T = TypeVar("T")
+
+# (permit, start) of the `with breaker:` blocks open in this thread or task.
+_open_blocks: contextvars.ContextVar[tuple[tuple[int, float | None], ...]] = contextvars.ContextVar(
+    "rebellion_breaker_blocks", default=()
+)
+
+
+@final
+class CircuitBreaker(Policy):
+    """Stop calling a failing dependency; probe it after a wait; close when it recovers.
+
+    Trips on ``failure_threshold`` consecutive failures (the default mode), or on a
+    failure rate / slow-call rate over a count- or time-based sliding window. While
+    open, calls fail fast with :class:`~rebellion.errors.CircuitOpenError`. After
+    ``reset_timeout`` (growing by ``exponential_backoff_factor`` after each failed
+    probe, capped at ``max_reset_timeout``) up to ``half_open_max_calls`` probes run;
+    ``success_threshold`` successful probes close it again.
+
+    >>> from rebellion.testing import ManualClock
+    >>> from rebellion.errors import CircuitOpenError
+    >>> clock = ManualClock()
+    >>> cb = CircuitBreaker(name="openai", failure_threshold=2, reset_timeout=60, clock=clock)
+    >>> def broken():
+    ...     raise ConnectionError("down")
+    >>> for _ in range(2):
+    ...     try:
+    ...         cb.call(broken)
+    ...     except ConnectionError:
+    ...         pass
+    >>> cb.state == CircuitBreaker.OPEN
+    True
+    >>> try:
+    ...     cb.call(broken)
+    ... except CircuitOpenError as error:
+    ...     (error.name, error.remaining)
+    ('openai', 60.0)
+    >>> clock.advance(60)
+    >>> cb.state
+    <CircuitState.HALF_OPEN: 'HALF_OPEN'>
+    >>> cb.call(lambda: "recovered"), cb.state
+    ('recovered', <CircuitState.CLOSED: 'CLOSED'>)
+
+    Args:
+        name: shown in errors, events, statistics and the dashboard.
+        failure_threshold: consecutive failures that open the breaker (alias
+            ``max_failures``; consecutive mode only).
+        reset_timeout: seconds the breaker stays open before probing.
+        exponential_backoff_factor: multiplies the open wait after each failed probe.
+        max_reset_timeout: cap of the open wait (default: ``REBELLION_`` default, 600 s).
+        reset_timeout_jitter: spread the open wait by ±this fraction (0 to 0.99).
+        window_type: ``"consecutive"`` (default), ``"count"`` or ``"time"``.
+        window_size: calls (count window) or seconds (time window).
+        window_buckets: buckets of a time window.
+        minimum_calls: calls a window needs before rates are judged.
+        failure_rate_threshold: percent of failed calls that opens the breaker.
+        slow_call_duration: seconds after which a call counts as slow (None: never).
+        slow_call_rate_threshold: percent of slow calls that opens the breaker.
+        half_open_max_calls: probes allowed at once while half-open.
+        success_threshold: successful probes needed to close.
+        throttle_failure_rate: percent (below ``failure_rate_threshold``) at which the
+            breaker enters DEGRADED and rejects a growing fraction of calls.
+        throttle_k: the K of client-side throttling (2.0 is Google SRE's choice).
+        failure_on: exception types that count as failures (default: ``Exception``).
+        ignore_on: exception types that count as neither success nor failure.
+        is_failure: predicate on an exception, overriding ``failure_on``.
+        failure_if_result: predicate on a returned value that marks it a failure.
+        classifier: a shared :class:`FailureClassifier` deciding what counts.
+        history_size: transitions kept for :meth:`get_health_status`.
+        clock: time source (tests pass a ``ManualClock``).
+        seed: seed for jitter and throttling decisions (reproducible tests).
+        listeners: callables receiving this breaker's events.
+    """
+
+    kind: ClassVar[str] = "circuit_breaker"
+
+    CLOSED: ClassVar[CircuitState] = CircuitState.CLOSED
+    OPEN: ClassVar[CircuitState] = CircuitState.OPEN
+    HALF_OPEN: ClassVar[CircuitState] = CircuitState.HALF_OPEN
+    DEGRADED: ClassVar[CircuitState] = CircuitState.DEGRADED
+    FORCED_OPEN: ClassVar[CircuitState] = CircuitState.FORCED_OPEN
+    ISOLATED: ClassVar[CircuitState] = CircuitState.ISOLATED
+    DISABLED: ClassVar[CircuitState] = CircuitState.DISABLED
+    METRICS_ONLY: ClassVar[CircuitState] = CircuitState.METRICS_ONLY
+
+    def __init__(
+        self,
+        name: str = "circuit_breaker",
+        *,
+        failure_threshold: int | None = None,
+        max_failures: int | None = None,
+        reset_timeout: float | None = None,
+        exponential_backoff_factor: float | None = None,
+        max_reset_timeout: float | None = None,
+        reset_timeout_jitter: float = 0.0,
+        window_type: str = "consecutive",
+        window_size: float = 100,
+        window_buckets: int = 10,
+        minimum_calls: int = 10,
+        failure_rate_threshold: float = 50.0,
+        slow_call_duration: float | None = None,
+        slow_call_rate_threshold: float = 100.0,
+        half_open_max_calls: int | None = None,
+        success_threshold: int | None = None,
+        throttle_failure_rate: float | None = None,
+        throttle_k: float = 2.0,
+        failure_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
+        ignore_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
+        is_failure: Callable[[BaseException], bool] | None = None,
+        failure_if_result: Callable[[Any], bool] | None = None,
+        classifier: FailureClassifier | None = None,
+        history_size: int = 50,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self.name = check_name("name", name)
+        if max_failures is not None:
+            if failure_threshold is not None and failure_threshold != max_failures:
+                raise ConfigError(
+                    "max_failures",
+                    f"equal to failure_threshold ({failure_threshold!r})",
+                    max_failures,
+                )
+            failure_threshold = max_failures
+        self.config = BreakerConfig.create(
+            failure_threshold=failure_threshold,
+            reset_timeout=reset_timeout,
+            max_reset_timeout=max_reset_timeout,
+            exponential_backoff_factor=exponential_backoff_factor,
+            reset_timeout_jitter=reset_timeout_jitter,
+            window_type=window_type,
+            window_size=window_size,
+            window_buckets=window_buckets,
+            minimum_calls=minimum_calls,
+            failure_rate_threshold=failure_rate_threshold,
+            slow_call_duration=slow_call_duration,
+            slow_call_rate_threshold=slow_call_rate_threshold,
+            half_open_max_calls=half_open_max_calls,
+            success_threshold=success_threshold,
+            throttle_failure_rate=throttle_failure_rate,
+            throttle_k=throttle_k,
+            failure_on=failure_on,
+            ignore_on=ignore_on,
+            is_failure=is_failure,
+            failure_if_result=failure_if_result,
+            classifier=classifier,
+            history_size=history_size,
+        )
+        if clock is not None and not isinstance(clock, Clock):
+            raise ConfigError(
+                "clock", "a Clock (monotonic, wall, sleep, sleep_async, call_later)", clock
+            )
+        self._clock = clock or SYSTEM_CLOCK
+        self.events = EventStream(self.name, listeners)
+        self._core = BreakerCore(
+            self.name, self.config, self._clock, random.Random(seed), self.events
+        )
+        registry.track(self)
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state (OPEN turns HALF_OPEN here once its wait is over)."""
+        return self._core.public_state()
+
+    @property
+    def failure_count(self) -> int:
+        """Consecutive failures (consecutive mode) or failures in the window."""
+        core = self._core
+        if core.window is None:
+            return core.consecutive_failures
+        return core.window.totals(self._clock.monotonic())[1]
+
+    @property
+    def last_failure_time(self) -> float | None:
+        """Wall-clock time of the last failure, or ``None``."""
+        return self._core.last_failure_time
+
+    @property
+    def failure_threshold(self) -> int:
+        return self.config.failure_threshold
+
+    @property
+    def reset_timeout(self) -> float:
+        return self.config.reset_timeout
+
+    # -- drivers -----------------------------------------------------------------
+
+    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        core = self._core
+        if core.passthrough:
+            permit = core.epoch << 1
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                core.on_error(permit, None, error)
+                raise
+            core.on_result(permit, None, result)
+            return result
+        permit = core.acquire()
+        clock = self._clock
+        start = clock.monotonic() if core.timed else None
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as error:
+            core.on_error(permit, None if start is None else clock.monotonic() - start, error)
+            raise
+        core.on_result(permit, None if start is None else clock.monotonic() - start, result)
+        return result
+
+    async def _async(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        core = self._core
+        permit = core.epoch << 1 if core.passthrough else core.acquire()
+        clock = self._clock
+        start = clock.monotonic() if core.timed else None
+        try:
+            result = fn(*args, **kwargs)
+            if type(result) is CoroutineType or isawaitable(result):
+                result = await result
+        except BaseException as error:
+            core.on_error(permit, None if start is None else clock.monotonic() - start, error)
+            raise
+        core.on_result(permit, None if start is None else clock.monotonic() - start, result)
+        return result
+
+    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
+        core = self._core
+        slow_path = self._sync
+        n_success = core.n_success
+        record = core.on_result if core.checks_results else None
+
+        # The seeds' default (closed, consecutive failures, untimed) runs inline here:
+        # one flag read, the call, one atomic increment.
+        def guarded(*args: Any, **kwargs: Any) -> T:
+            if core.passthrough:
+                epoch = core.epoch
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as error:
+                    core.on_error(epoch << 1, None, error)
+                    raise
+                if record is not None:
+                    record(epoch << 1, None, result)
+                else:
+                    next(n_success)
+                    if core.consecutive_failures:
+                        core.reset_consecutive(epoch << 1)
+                return result
+            return slow_path(fn, args, kwargs)
+
+        return guarded
+
+    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        core = self._core
+        slow_path = self._async
+        n_success = core.n_success
+        record = core.on_result if core.checks_results else None
+
+        async def guarded(*args: Any, **kwargs: Any) -> T:
+            if core.passthrough:
+                epoch = core.epoch
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as error:
+                    core.on_error(epoch << 1, None, error)
+                    raise
+                if record is not None:
+                    record(epoch << 1, None, result)
+                else:
+                    next(n_success)
+                    if core.consecutive_failures:
+                        core.reset_consecutive(epoch << 1)
+                return result
+            outcome: T = await slow_path(fn, args, kwargs)
+            return outcome
+
+        return guarded
+
+    # -- guarded blocks ------------------------------------------------------------
+
+    def __enter__(self) -> CircuitBreaker:
+        permit = self._core.acquire()
+        start = self._clock.monotonic() if self._core.timed else None
+        _open_blocks.set((*_open_blocks.get(), (permit, start)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        blocks = _open_blocks.get()
+        permit, start = blocks[-1]
+        _open_blocks.set(blocks[:-1])
+        duration = None if start is None else self._clock.monotonic() - start
+        if exc is None:
+            self._core.on_success(permit, duration)
+        else:
+            self._core.on_error(permit, duration, exc)
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    # -- operator controls ---------------------------------------------------------
+
+    def force_open(self, reason: str = "forced open by operator") -> None:
+        """Reject every call until :meth:`force_close` or :meth:`reset`."""
+        self._core.set_override(CircuitState.FORCED_OPEN, reason)
+
+    def isolate(self, reason: str = "isolated by operator") -> None:
+        """Like :meth:`force_open`, marked as an incident isolation."""
+        self._core.set_override(CircuitState.ISOLATED, reason)
+
+    def force_close(self, reason: str = "closed by operator") -> None:
+        """Close the breaker now: clear counts and the backoff level, resume deciding."""
+        self._core.set_override(None, reason)
+
+    def disable(self, reason: str = "disabled by operator") -> None:
+        """Let every call through without judging outcomes (statistics still count)."""
+        self._core.set_override(CircuitState.DISABLED, reason)
+
+    def metrics_only(self, reason: str = "shadow mode") -> None:
+        """Let every call through but record and emit the transitions it *would* make."""
+        self._core.set_override(CircuitState.METRICS_ONLY, reason)
+
+    def reset(self) -> None:
+        """Return to CLOSED with empty counts; lifetime statistics are kept."""
+        self._core.set_override(None, "reset")
+
+    # -- observation -----------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Return a snapshot of state, lifetime counters and window rates."""
+        core = self._core
+        state = self.state
+        now = self._clock.monotonic()
+        calls = failures = slow = 0
+        if core.window is not None:
+            calls, failures, slow, _ = core.window.totals(now)
+        remaining = self._core.remaining_open()
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "state": state.value,
+            "shadow_state": core.state.value
+            if core.override is CircuitState.METRICS_ONLY
+            else None,
+            "successful_calls": counter_value(core.n_success),
+            "failed_calls": counter_value(core.n_failure),
+            "rejected_calls": counter_value(core.n_rejected),
+            "ignored_calls": counter_value(core.n_ignored),
+            "slow_calls": counter_value(core.n_slow),
+            "shadow_rejected_calls": counter_value(core.n_shadow_rejected),
+            "transitions": counter_value(core.n_transitions),
+            "consecutive_failures": core.consecutive_failures,
+            "window_calls": calls,
+            "window_failures": failures,
+            "failure_rate": 100.0 * failures / calls if calls else 0.0,
+            "slow_call_rate": 100.0 * slow / calls if calls else 0.0,
+            "open_level": core.level,
+            "time_until_half_open": None if remaining == INF else remaining,
+        }
+
+    def get_health_status(self) -> dict[str, Any]:
+        """Return state, counts, rates, time until half-open and the last transitions."""
+        status = self.stats()
+        state = status["state"]
+        status["healthy"] = state in ("CLOSED", "DISABLED", "METRICS_ONLY")
+        status["last_failure_time"] = self._core.last_failure_time
+        status["config"] = self.config.as_dict()
+        with self._core.lock:
+            status["transitions_history"] = list(self._core.history)
+        return status
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker(name={self.name!r}, state={self.state.value})"
+
+
+def get_circuit_breaker(name: str, **settings: Any) -> CircuitBreaker:
+    """Return the breaker registered as ``name``, creating it with ``settings`` first.
+
+    >>> from rebellion import registry
+    >>> a = get_circuit_breaker(name="metrics_websocket", max_failures=3, reset_timeout=30)
+    >>> get_circuit_breaker("metrics_websocket") is a
+    True
+    >>> get_circuit_breaker("metrics_websocket", max_failures=5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rebellion.errors.ConfigError: failure_threshold must be 3 as registered for ..., got 5
+    >>> registry.unregister("circuit_breaker", "metrics_websocket")
+
+    Raises:
+        ConfigError: ``name`` is registered with different settings.
+    """
+    if "max_failures" in settings:
+        settings["failure_threshold"] = settings.pop("max_failures")
+    comparable = {k: v for k, v in settings.items() if k not in ("clock", "listeners")}
+    return registry.get_or_create(
+        CircuitBreaker.kind, name, lambda: CircuitBreaker(name, **settings), comparable
+    )
