@@ -53,7 +53,7 @@ class ConfigError(RebellionError, ValueError):
         self.value = value
         super().__init__(f"{parameter} must be {rule}, got {value!r}")
 
-    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, object]]:
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.parameter, self.rule, self.value))
 
 
@@ -68,7 +68,11 @@ class RejectedError(RebellionError):
     def __init__(self, policy: str, message: str, retry_after: float | None = None) -> None:
         self.policy = policy
         self.retry_after = retry_after
+        self.message = message
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
+        return (type(self), (self.policy, self.message, self.retry_after))
 
 
 class CircuitOpenError(RejectedError):
@@ -95,7 +99,7 @@ class CircuitOpenError(RejectedError):
             when = f"for another {self.remaining:.3f}s"
         return f"circuit breaker {self.name!r} is {self.state} {when}"
 
-    def __reduce__(self) -> tuple[type[CircuitOpenError], tuple[str, float, str]]:
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.name, self.remaining, self.state))
 
 
@@ -123,7 +127,7 @@ class TimeoutExceededError(RebellionError, TimeoutError):
         self.timeout = timeout
         super().__init__(f"{policy!r} did not finish within {timeout:g}s")
 
-    def __reduce__(self) -> tuple[type[TimeoutExceededError], tuple[str, float]]:
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.policy, self.timeout))
 
 
@@ -155,7 +159,5 @@ class RetryExhaustedError(RebellionError):
         """The error of the last attempt (same as ``__cause__``)."""
         return self.__cause__
 
-    def __reduce__(
-        self,
-    ) -> tuple[type[RetryExhaustedError], tuple[str, int, str, object]]:
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.policy, self.attempts, self.reason, self.last_result))
