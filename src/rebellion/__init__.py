@@ -21,15 +21,39 @@ from .errors import (
     RetryExhaustedError,
     TimeoutExceededError,
 )
+from .policies.budget import RetryBudget
+from .policies.circuit_breaker import (
+    CallRejected,
+    CircuitBreaker,
+    CircuitFailureRecorded,
+    CircuitState,
+    CircuitStateChanged,
+    get_circuit_breaker,
+)
 from .policies.classify import Classification, FailureClassifier, FailureKind, default_classifier
+from .policies.fallback import Fallback, FallbackUsed
+from .policies.pipeline import Pipeline, PipelineWarning
+from .policies.retry import (
+    Retry,
+    RetryGaveUp,
+    RetryScheduled,
+    RetryState,
+    RetrySucceeded,
+    get_retry_policy,
+)
+from .policies.timeout import Timeout, TimeoutOccurred
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "SYSTEM_CLOCK",
     "BulkheadFullError",
+    "CallRejected",
+    "CircuitBreaker",
+    "CircuitFailureRecorded",
     "CircuitOpenError",
     "CircuitOpenException",
+    "CircuitState",
+    "CircuitStateChanged",
     "Classification",
     "Clock",
     "ConfigError",
@@ -37,16 +61,31 @@ __all__ = [
     "EventStream",
     "FailureClassifier",
     "FailureKind",
+    "Fallback",
+    "FallbackUsed",
+    "Pipeline",
+    "PipelineWarning",
     "QueueFullError",
     "RateLimitedError",
     "RebellionError",
     "Registry",
     "RejectedError",
+    "Retry",
+    "RetryBudget",
     "RetryExhaustedError",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "RetryState",
+    "RetrySucceeded",
+    "SYSTEM_CLOCK",
     "SystemClock",
+    "Timeout",
     "TimeoutExceededError",
+    "TimeoutOccurred",
     "__version__",
     "default_classifier",
+    "get_circuit_breaker",
+    "get_retry_policy",
     "registry",
     "subscribe_all",
     "unsubscribe_all",
