@@ -1,0 +1,304 @@
+"""The vectorised scoring kernel shared by AnomalyDetector and AnomalyDetectorBank.
+
+One code path serves both: a single detector is a bank of one, so the two give the very
+same scores. Every array holds one entry per series; :meth:`Kernel.step` scores one new
+sample of the selected series and then absorbs it (a score never sees later data).
+
+Per series the score is the largest of three surprises, each turned into a tail
+probability of *that series'* own history, so one threshold fits every metric:
+
+* **level**: ``|x - level| / scale`` against a robust (Huber-clipped) exponentially
+  weighted level and mean absolute deviation, squashed to a raw score in [0, 1);
+* **season** (only with timestamps): the same residual against a time-of-day profile
+  (``bins`` slots per ``period``), trusted once a slot has seen ``trust`` periods;
+* **novelty**: a value beyond the range seen so far by more than ``tolerance`` of it.
+
+The raw level and season scores are averaged over the last ``smoothing`` samples and
+compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"); the tail
+probability ``p`` becomes ``-log10(p) / 10`` (0.5 at p = 1e-5, 1 at p <= 1e-10).
+After an alert (score >= ``alert_level``) the next ``rest`` scores are capped just
+below it, so one episode raises one alert.
+
+>>> import numpy as np
+>>> k = Kernel(2, KernelParams())
+>>> k.step(np.array([1.0, 2.0]), np.full(2, np.nan), None).tolist()
+[0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Index", "Kernel", "KernelParams", "log10_gauss_tail"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Index = slice | IntArray
+
+_MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)  # mean |x - mu| of a normal is sigma * sqrt(2/pi)
+_CLIP = 3.0  # Huber clip (in scales) so one outlier cannot drag the level or the scale
+_RAW_SCALE = 3.0  # raw = 1 - exp(-z / 3): 0.63 at three scales
+_REL_FLOOR = 1e-3  # scale floor relative to the range / level: idle metrics keep a scale
+_ABS_FLOOR = 1e-12
+_VAR_FLOOR = 1e-4  # variance floor of the smoothed raw score (flat series stay finite)
+_LOG10_P_FLOOR = 10.0  # score 1 at p <= 1e-10
+_SEASON_SCALE_SHARE = 0.25  # a season slot's scale is at least this share of the level scale
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_SQRT2 = math.sqrt(2.0)
+
+
+def log10_gauss_tail(z: FloatArray) -> FloatArray:
+    """Return ``log10(Q(z))``, Q the upper tail of the standard normal, without underflow.
+
+    Uses the Numerical Recipes ``erfcc`` Chebyshev fit (relative error < 1.2e-7) in log
+    form, so very large ``z`` give large negative logs instead of ``-inf``.
+
+    Args:
+        z: standard scores (any real values).
+
+    Returns:
+        ``log10`` of the upper tail probability, element-wise.
+    """
+    x = np.abs(z) / _SQRT2
+    t = 1.0 / (1.0 + 0.5 * x)
+    poly = (
+        -x * x
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
+    ln_upper = np.log(t) + poly - _LN2  # ln Q(|z|)
+    ln_tail = np.where(z >= 0.0, ln_upper, np.log1p(-np.exp(ln_upper)))
+    result: FloatArray = ln_tail / _LN10
+    return result
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class KernelParams:
+    """Validated numeric settings of the kernel (see AnomalyDetector for their meaning)."""
+
+    alpha: float = 0.01
+    likelihood_rate: float = 0.002
+    smoothing: int = 10
+    warmup: int = 100
+    tolerance: float = 0.05  # inf disables novelty scoring
+    rest: int = 30
+    alert_level: float = 0.5
+    bins: int = 48  # 0 disables the seasonal profile
+    period: float = 86400.0
+    season_rate: float = 0.3
+    trust: float = 2.0
+
+
+def _smoothed(ring: FloatArray, idx: Index, count: IntArray, raw: FloatArray) -> FloatArray:
+    """Store ``raw`` in each series' ring and return the mean of its filled slots.
+
+    The sum runs row by row, so a series' result does not depend on how many series
+    share the call (a bank of one equals a bank of many, bit for bit).
+    """
+    size = ring.shape[0]
+    cols = np.arange(ring.shape[1])[idx]
+    ring[count % size, cols] = raw
+    rows = ring[:, cols]
+    total = rows[0].copy()
+    for i in range(1, size):
+        total += rows[i]
+    filled = np.minimum(count + 1, size).astype(np.float64)
+    result: FloatArray = total / filled
+    return result
+
+
+def _score(mean: FloatArray, var: FloatArray, smooth: FloatArray) -> FloatArray:
+    z = (smooth - mean) / np.sqrt(np.maximum(var, _VAR_FLOOR))
+    result: FloatArray = np.clip(-log10_gauss_tail(z) / _LOG10_P_FLOOR, 0.0, 1.0)
+    return result
+
+
+@final
+class Kernel:
+    """State arrays of ``n`` independent detectors and the step that scores them."""
+
+    def __init__(self, n: int, params: KernelParams) -> None:
+        self.n = n
+        self.p = params
+        self.reset(slice(None))
+
+    def reset(self, idx: Index) -> None:
+        """Forget everything about the selected series (all of them on the first call)."""
+        n, p = self.n, self.p
+        if isinstance(idx, slice) and idx == slice(None):
+            self.count = np.zeros(n, np.int64)
+            self.level = np.zeros(n)
+            self.dev = np.zeros(n)
+            self.low = np.zeros(n)
+            self.high = np.zeros(n)
+            self.ring = np.zeros((p.smoothing, n))
+            self.mean = np.zeros(n)
+            self.var = np.zeros(n)
+            self.quiet = np.zeros(n, np.int64)
+            self.alerts = np.zeros(n, np.int64)
+            self.last_score = np.zeros(n)
+            self.last_ts = np.full(n, np.nan)
+            bins = max(p.bins, 1)
+            self.prof = np.zeros((n, bins))
+            self.pdev = np.zeros((n, bins))
+            self.cover = np.zeros((n, bins))
+            self.s_count = np.zeros(n, np.int64)
+            self.s_ring = np.zeros((p.smoothing, n))
+            self.s_mean = np.zeros(n)
+            self.s_var = np.zeros(n)
+            return
+        for name in ("count", "quiet", "alerts", "s_count"):
+            getattr(self, name)[idx] = 0
+        for name in ("level", "dev", "low", "high", "mean", "var", "last_score"):
+            getattr(self, name)[idx] = 0.0
+        for name in ("s_mean", "s_var"):
+            getattr(self, name)[idx] = 0.0
+        self.last_ts[idx] = np.nan
+        self.ring[:, idx] = 0.0
+        self.s_ring[:, idx] = 0.0
+        self.prof[idx] = 0.0
+        self.pdev[idx] = 0.0
+        self.cover[idx] = 0.0
+
+    def step(self, x: FloatArray, ts: FloatArray, idx: Index | None) -> FloatArray:
+        """Score ``x`` (finite) for the series ``idx`` (None: all), then learn from it.
+
+        Args:
+            x: one finite value per selected series.
+            ts: one timestamp in seconds per selected series (NaN: none).
+            idx: the selected series, or None for all of them in order.
+
+        Returns:
+            The scores in [0, 1], one per selected series.
+        """
+        p = self.p
+        sel: Index = slice(None) if idx is None else idx
+        count = self.count[sel]
+        first = count == 0
+        level = np.where(first, x, self.level[sel])
+        low = np.where(first, x, self.low[sel])
+        high = np.where(first, x, self.high[sel])
+        dev = self.dev[sel]
+        span = high - low
+        floor = np.maximum(_REL_FLOOR * np.maximum(span, np.abs(level)), _ABS_FLOOR)
+        scale = np.maximum(_MEAN_ABS_TO_SIGMA * dev, floor)
+        resid = x - level
+        raw = 1.0 - np.exp(-np.abs(resid) / (scale * _RAW_SCALE))
+        smooth = _smoothed(self.ring, sel, count, raw)
+        mean, var = self.mean[sel], self.var[sel]
+        ready = count >= p.warmup
+        score = np.where(ready, _score(mean, var, smooth), 0.0)
+        rate = np.maximum(p.likelihood_rate, 1.0 / (count + 1.0))
+        delta = smooth - mean
+        self.mean[sel] = mean + rate * delta
+        self.var[sel] = (1.0 - rate) * (var + rate * delta * delta)
+
+        if p.bins:
+            score = np.maximum(score, self._season(sel, x, ts, ready, floor, scale))
+
+        if p.tolerance != math.inf:
+            margin = p.tolerance * span
+            novel = ready & (span > 0.0) & ((x > high + margin) | (x < low - margin))
+            score = np.where(novel, 1.0, score)
+
+        quiet = self.quiet[sel]
+        cap = np.nextafter(p.alert_level, 0.0)
+        score = np.where(quiet > 0, np.minimum(score, cap), score)
+        alert = score >= p.alert_level
+        self.quiet[sel] = np.where(alert, p.rest, np.maximum(quiet - 1, 0))
+        self.alerts[sel] += alert
+
+        step = np.maximum(p.alpha, 1.0 / (count + 1.0))
+        clipped = np.clip(resid, -_CLIP * scale, _CLIP * scale)
+        self.level[sel] = level + step * clipped
+        self.dev[sel] = dev + step * (np.abs(clipped) - dev)
+        self.low[sel] = np.minimum(low, x)
+        self.high[sel] = np.maximum(high, x)
+        self.count[sel] = count + 1
+        self.last_score[sel] = score
+        return score
+
+    def _season(
+        self,
+        sel: Index,
+        x: FloatArray,
+        ts: FloatArray,
+        ready: npt.NDArray[np.bool_],
+        floor: FloatArray,
+        scale: FloatArray,
+    ) -> FloatArray:
+        """Score against the time-of-day profile and update it; 0 where not trusted."""
+        p = self.p
+        has_ts = ~np.isnan(ts)
+        rows = np.arange(self.n)[sel]
+        safe_ts = np.where(has_ts, ts, 0.0)
+        phase = np.mod(safe_ts, p.period) * (p.bins / p.period)
+        slot = np.minimum(phase.astype(np.int64), p.bins - 1)
+        prof = self.prof[rows, slot]
+        pdev = self.pdev[rows, slot]
+        cover = self.cover[rows, slot]
+        trusted = has_ts & (cover >= p.trust)
+
+        s_scale = np.maximum(
+            _MEAN_ABS_TO_SIGMA * pdev, np.maximum(floor, _SEASON_SCALE_SHARE * scale)
+        )
+        resid = x - prof
+        raw = 1.0 - np.exp(-np.abs(resid) / (s_scale * _RAW_SCALE))
+        s_count = self.s_count[rows]
+        score = np.zeros(x.shape[0])
+        if trusted.any():
+            t_rows = rows[trusted]
+            t_count = s_count[trusted]
+            smooth = _smoothed(self.s_ring, t_rows, t_count, raw[trusted])
+            mean, var = self.s_mean[t_rows], self.s_var[t_rows]
+            t_ready = ready[trusted] & (t_count >= p.warmup)
+            score[trusted] = np.where(t_ready, _score(mean, var, smooth), 0.0)
+            rate = np.maximum(p.likelihood_rate, 1.0 / (t_count + 1.0))
+            delta = smooth - mean
+            self.s_mean[t_rows] = mean + rate * delta
+            self.s_var[t_rows] = (1.0 - rate) * (var + rate * delta * delta)
+            self.s_count[t_rows] = t_count + 1
+
+        # A sample stands for the time since the previous one, at most a whole slot.
+        last = self.last_ts[rows]
+        gap = np.where(has_ts & ~np.isnan(last), safe_ts - np.where(np.isnan(last), 0.0, last), 0.0)
+        weight = np.clip(gap * (p.bins / p.period), 0.0, 1.0)
+        rate = np.maximum(
+            -np.expm1(weight * math.log1p(-p.season_rate)) if p.season_rate < 1.0 else weight,
+            weight / np.maximum(cover + weight, _ABS_FLOOR),
+        )
+        clipped = np.where(cover > 0.0, np.clip(resid, -_CLIP * s_scale, _CLIP * s_scale), resid)
+        spread = np.where(cover > 0.0, np.abs(clipped), 0.0)  # a first sample has no spread
+        self.prof[rows, slot] = prof + rate * clipped
+        self.pdev[rows, slot] = pdev + rate * (spread - pdev)
+        self.cover[rows, slot] = cover + weight
+        self.last_ts[rows] = np.where(has_ts, safe_ts, last)
+        return score
