@@ -1,0 +1,157 @@
+"""The ``rebellion`` command line: ``demo`` and ``config``.
+
+>>> main(["config"]) == 0  # doctest: +ELLIPSIS
+REBELLION_CACHE_REDIS_URL=...
+True
+
+Every command first checks the ``REBELLION_*`` environment, so a typo in a variable
+name or a bad value fails at once with exit code 2 and a message on stderr. Invalid
+arguments get argparse's error (exit code 2); Ctrl-C ends a demo with exit code 130
+after printing its summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import IO
+from urllib.parse import urlsplit, urlunsplit
+
+from . import config
+from .errors import ConfigError
+
+__all__ = ["build_parser", "main"]
+
+_VERSION = "0.1.0"
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive(text: str) -> float:
+    """Parse a finite number > 0 (argparse turns the error into a usage message)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``rebellion`` command.
+
+    Returns:
+        A parser whose subcommands set ``args.command``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="rebellion", description="System Rebellion: resilience toolkit and monitor."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="watch a circuit breaker open, half-open and close on a simulated downstream",
+        description="Call a simulated flaky downstream through "
+        "Pipeline(Fallback, Retry, CircuitBreaker, Timeout) and show what happens.",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to run (default: 30)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="seed for a repeatable run"
+    )
+    demo.add_argument(
+        "--rate",
+        type=_positive,
+        default=200.0,
+        metavar="CALLS_PER_SECOND",
+        help="calls offered per second (default: 200)",
+    )
+    demo.add_argument(
+        "--no-live",
+        action="store_true",
+        help="print plain progress lines instead of the live view (implied without a TTY)",
+    )
+    commands.add_parser(
+        "config",
+        help="print every REBELLION_* setting and its current value",
+        description="Print every REBELLION_* setting with its current value and source.",
+    )
+    return parser
+
+
+def _shown(key: str, value: object) -> str:
+    """Return ``value`` as printed by ``config``, with secrets masked."""
+    if value is None:
+        return "(unset)"
+    if key == "token":
+        return "********"
+    text = str(value)
+    if key.endswith("_url"):
+        parts = urlsplit(text)
+        if parts.password:
+            host = parts.netloc.rsplit("@", 1)[-1]
+            user = parts.username or ""
+            text = urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+    return text
+
+
+def _config(out: IO[str]) -> int:
+    explicit = config.validate_environment()
+    for spec in config.describe_settings():
+        value = explicit.get(spec.key, spec.default)
+        source = "environment" if spec.key in explicit else "default"
+        print(f"{spec.env}={_shown(spec.key, value)}  # {source}; {spec.rule}", file=out)
+    return 0
+
+
+def _demo(args: argparse.Namespace, out: IO[str]) -> int:
+    from ._demo_view import format_summary, run_live, run_plain
+    from .demo import DemoSimulation
+
+    sim = DemoSimulation(duration=args.duration, rate=args.rate, seed=args.seed)
+    live = not args.no_live and out.isatty()
+    interval = 1.0 if args.duration > 5 else 0.5
+    interrupted = False
+    try:
+        asyncio.run(run_live(sim, out) if live else run_plain(sim, out, interval))
+    except KeyboardInterrupt:
+        interrupted = True
+    print(format_summary(sim.snapshot(), interrupted=interrupted), file=out, flush=True)
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``rebellion`` command line.
+
+    Args:
+        argv: arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 on success, 2 for bad arguments or configuration, 130 when
+        interrupted with Ctrl-C.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and argparse errors
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    out = sys.stdout
+    try:
+        config.validate_environment()
+        if args.command == "config":
+            return _config(out)
+        return _demo(args, out)
+    except ConfigError as error:
+        print(f"rebellion: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
