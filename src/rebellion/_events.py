@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from inspect import isawaitable
@@ -50,6 +51,9 @@ _background: set[asyncio.Task[Any]] = set()
 _reported: set[int] = set()
 
 
+_streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
+
+
 def subscribe_all(listener: Listener) -> Callable[[], None]:
     """Subscribe ``listener`` to the events of every primitive in the process.
 
@@ -57,8 +61,11 @@ def subscribe_all(listener: Listener) -> Callable[[], None]:
         A function that unsubscribes it.
     """
     global _global_listeners
+    check_callable("listener", listener)
     with _global_lock:
         _global_listeners = (*_global_listeners, listener)
+        for stream in list(_streams):
+            stream._refresh()
     return lambda: unsubscribe_all(listener)
 
 
@@ -67,6 +74,8 @@ def unsubscribe_all(listener: Listener) -> None:
     global _global_listeners
     with _global_lock:
         _global_listeners = tuple(x for x in _global_listeners if x is not listener)
+        for stream in list(_streams):
+            stream._refresh()
 
 
 def _deliver(listener: Listener, event: Event) -> None:
@@ -110,7 +119,7 @@ def _report(listener: Listener) -> None:
 class EventStream:
     """The listeners of one primitive; ``bool(stream)`` is cheap for hot-path checks."""
 
-    __slots__ = ("_listeners", "_lock", "source")
+    __slots__ = ("__weakref__", "_listeners", "_lock", "active", "source")
 
     def __init__(self, source: str, listeners: Iterable[Listener] = ()) -> None:
         self.source = source
@@ -118,21 +127,31 @@ class EventStream:
         for listener in self._listeners:
             check_callable("listeners", listener, "a list of callables")
         self._lock = threading.Lock()
+        # `active` is a plain attribute so hot paths test it without a method call.
+        self.active = False
+        with _global_lock:
+            _streams.add(self)
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self.active = bool(self._listeners) or bool(_global_listeners)
 
     def __bool__(self) -> bool:
-        return bool(self._listeners) or bool(_global_listeners)
+        return self.active
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add ``listener``; returns a function that removes it again."""
         check_callable("listener", listener)
         with self._lock:
             self._listeners = (*self._listeners, listener)
+            self._refresh()
         return lambda: self.unsubscribe(listener)
 
     def unsubscribe(self, listener: Listener) -> None:
         """Remove ``listener`` (no error if it was not subscribed)."""
         with self._lock:
             self._listeners = tuple(x for x in self._listeners if x is not listener)
+            self._refresh()
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to local then global listeners; never raises."""

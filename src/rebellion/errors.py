@@ -85,12 +85,18 @@ class CircuitOpenError(RejectedError):
     """
 
     def __init__(self, name: str, remaining: float, state: str = "OPEN") -> None:
-        # Rejections are a hot path: store the facts, format the message only when read.
-        self.policy = self.name = name
+        # Rejections are a hot path: store three facts; everything else is derived.
+        self.name = name
         self.remaining = remaining
         self.state = state
-        self.retry_after = None if remaining == float("inf") else remaining
-        Exception.__init__(self, name, remaining, state)
+
+    @property
+    def policy(self) -> str:  # type: ignore[override]
+        return self.name
+
+    @property
+    def retry_after(self) -> float | None:  # type: ignore[override]
+        return None if self.remaining == float("inf") else self.remaining
 
     def __str__(self) -> str:
         if self.remaining == float("inf"):

@@ -97,9 +97,16 @@ class BreakerCore:
         self.in_flight = 0
         self.probe_successes = 0
         self.consecutive_failures = 0
-        self.last_failure_time: float | None = None
         self.last_failure_monotonic: float | None = None
+        # Exception-type-only classification (the default) is decided inline.
+        self.simple_failures = (
+            not cfg.ignore_on and cfg.is_failure is None and cfg.classifier is None
+        )
+        self.failure_on = cfg.failure_on
         self.passthrough = False
+        self.rejecting = False
+        self.reject_until = 0.0
+        self.reject_label = "OPEN"
         self._update_passthrough()
 
     # -- permission ---------------------------------------------------------------
@@ -151,13 +158,24 @@ class BreakerCore:
             return NO_RECORD
         raise self.reject(state, remaining)
 
-    def reject(self, state: CircuitState, remaining: float) -> CircuitOpenError:
+    def reject(self, state: CircuitState | str, remaining: float) -> CircuitOpenError:
         """Count a rejection and build the error to raise."""
         next(self.n_rejected)
-        if self.events:
-            retry_after = None if remaining == INF else remaining
-            self.events.emit(CallRejected(self.name, self.clock.wall(), state.value, retry_after))
-        return CircuitOpenError(self.name, remaining, state.value)
+        label = state if isinstance(state, str) else state.value
+        if self.events.active:
+            self.emit_rejected(label, remaining)
+        return CircuitOpenError(self.name, remaining, label)
+
+    def emit_rejected(self, label: str, remaining: float) -> None:
+        """Emit :class:`CallRejected` (callers check ``events.active`` first)."""
+        retry_after = None if remaining == INF else remaining
+        self.events.emit(CallRejected(self.name, self.clock.wall(), label, retry_after))
+
+    def last_failure_time(self) -> float | None:
+        """Wall-clock time of the last failure (derived from one monotonic reading)."""
+        if self.last_failure_monotonic is None:
+            return None
+        return self.clock.wall() - (self.clock.monotonic() - self.last_failure_monotonic)
 
     def throttle_probability(self, now: float) -> float:
         """Client-side throttling: ``max(0, (requests - K*accepts) / (requests + 1))``."""
@@ -179,15 +197,21 @@ class BreakerCore:
         if permit == NO_RECORD:
             return
         if outcome or permit & 1 or self.window is not None or self.consecutive_failures:
-            self._record(permit, outcome, None)
+            self._record(permit, outcome)
 
     def reset_consecutive(self, permit: int) -> None:
         """Record a success that ends a run of consecutive failures (already counted)."""
-        self._record(permit, SUCCESS, None)
+        self._record(permit, SUCCESS)
 
     def on_error(self, permit: int, duration: float | None, error: BaseException) -> None:
         """Classify ``error`` and record it as failure, success or neither."""
-        verdict = self.cfg.counts_as_failure(error)
+        if self.simple_failures:
+            if isinstance(error, self.failure_on) and isinstance(error, Exception):
+                self.on_failure(permit, duration, error.__class__.__name__)
+                return
+            verdict: bool | None = False if isinstance(error, Exception) else None
+        else:
+            verdict = self.cfg.counts_as_failure(error)
         if verdict is None:
             next(self.n_ignored)
             if permit != NO_RECORD and permit & 1:
@@ -206,17 +230,16 @@ class BreakerCore:
         if slow:
             next(self.n_slow)
             outcome |= SLOW
-        self.last_failure_time = self.clock.wall()
-        self.last_failure_monotonic = self.clock.monotonic()
+        self.last_failure_monotonic = now = self.clock.monotonic()
         if self.events:
             state = self.override or self.state
             self.events.emit(
                 CircuitFailureRecorded(
-                    self.name, self.last_failure_time, state.value, label, duration, slow
+                    self.name, self.clock.wall(), state.value, label, duration, slow
                 )
             )
         if permit != NO_RECORD:
-            self._record(permit, outcome, label)
+            self._record(permit, outcome, now)
 
     def on_result(self, permit: int, duration: float | None, result: object) -> None:
         """Record a returned value, judging it with the result predicates if any."""
@@ -230,11 +253,12 @@ class BreakerCore:
             if permit >> 1 == self.epoch and self.state is HALF_OPEN and self.in_flight > 0:
                 self.in_flight -= 1
 
-    def _record(self, permit: int, outcome: int, label: str | None) -> None:
+    def _record(self, permit: int, outcome: int, now: float | None = None) -> None:
+        if now is None:
+            now = self.clock.monotonic()
         with self.lock:
             if permit >> 1 != self.epoch:
                 return  # started under an earlier state: statistics only
-            now = self.clock.monotonic()
             bad = outcome & (FAILED | SLOW)
             if permit & 1:
                 self.in_flight -= 1
@@ -329,6 +353,14 @@ class BreakerCore:
             self.events.emit(event)
 
     def _update_passthrough(self) -> None:
+        # Drivers read these without the lock: each is one attribute, set atomically.
+        override = self.override
+        if override is FORCED_OPEN or override is ISOLATED:
+            self.reject_until, self.reject_label, self.rejecting = INF, override.value, True
+        elif override is None and self.state is OPEN:
+            self.reject_until, self.reject_label, self.rejecting = self.open_until, "OPEN", True
+        else:
+            self.rejecting = False
         self.passthrough = (
             self.override is None
             and self.state is CLOSED

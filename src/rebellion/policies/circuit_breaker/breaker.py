@@ -14,7 +14,7 @@ from ..._events import EventStream, Listener
 from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_name
-from ...errors import ConfigError
+from ...errors import CircuitOpenError, ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
 from ._core import INF, BreakerCore, counter_value
@@ -199,7 +199,7 @@ class CircuitBreaker(Policy):
     @property
     def last_failure_time(self) -> float | None:
         """Wall-clock time of the last failure, or ``None``."""
-        return self._core.last_failure_time
+        return self._core.last_failure_time()
 
     @property
     def failure_threshold(self) -> int:
@@ -222,8 +222,12 @@ class CircuitBreaker(Policy):
                 raise
             core.on_result(permit, None, result)
             return result
-        permit = core.acquire()
         clock = self._clock
+        if core.rejecting:
+            remaining = core.reject_until - clock.monotonic()
+            if remaining > 0:
+                raise core.reject(core.reject_label, remaining)
+        permit = core.acquire()
         start = clock.monotonic() if core.timed else None
         try:
             result = fn(*args, **kwargs)
@@ -255,6 +259,10 @@ class CircuitBreaker(Policy):
         slow_path = self._sync
         n_success = core.n_success
         record = core.on_result if core.checks_results else None
+        monotonic = self._clock.monotonic
+        n_rejected = core.n_rejected
+        events = self.events
+        name = self.name
 
         # The seeds' default (closed, consecutive failures, untimed) runs inline here:
         # one flag read, the call, one atomic increment.
@@ -273,6 +281,13 @@ class CircuitBreaker(Policy):
                     if core.consecutive_failures:
                         core.reset_consecutive(epoch << 1)
                 return result
+            if core.rejecting:
+                remaining = core.reject_until - monotonic()
+                if remaining > 0:
+                    next(n_rejected)
+                    if events.active:
+                        core.emit_rejected(core.reject_label, remaining)
+                    raise CircuitOpenError(name, remaining, core.reject_label)
             return slow_path(fn, args, kwargs)
 
         return guarded
@@ -282,6 +297,10 @@ class CircuitBreaker(Policy):
         slow_path = self._async
         n_success = core.n_success
         record = core.on_result if core.checks_results else None
+        monotonic = self._clock.monotonic
+        n_rejected = core.n_rejected
+        events = self.events
+        name = self.name
 
         async def guarded(*args: Any, **kwargs: Any) -> T:
             if core.passthrough:
@@ -298,6 +317,13 @@ class CircuitBreaker(Policy):
                     if core.consecutive_failures:
                         core.reset_consecutive(epoch << 1)
                 return result
+            if core.rejecting:
+                remaining = core.reject_until - monotonic()
+                if remaining > 0:
+                    next(n_rejected)
+                    if events.active:
+                        core.emit_rejected(core.reject_label, remaining)
+                    raise CircuitOpenError(name, remaining, core.reject_label)
             outcome: T = await slow_path(fn, args, kwargs)
             return outcome
 
@@ -402,7 +428,7 @@ class CircuitBreaker(Policy):
         status = self.stats()
         state = status["state"]
         status["healthy"] = state in ("CLOSED", "DISABLED", "METRICS_ONLY")
-        status["last_failure_time"] = self._core.last_failure_time
+        status["last_failure_time"] = self._core.last_failure_time()
         status["config"] = self.config.as_dict()
         with self._core.lock:
             status["transitions_history"] = list(self._core.history)
