@@ -136,6 +136,15 @@ async def test_plain_line_and_summary_show_state_counts_and_transitions() -> Non
     assert "(interrupted)" in format_summary(snap, interrupted=True)
 
 
+async def test_the_summary_can_list_every_transition_not_only_the_recent_ones() -> None:
+    clock = ManualClock(auto_advance=False)
+    sim = DemoSimulation(duration=10, rate=30, seed=2, clock=clock, history=2)
+    await drive(sim, clock)
+    assert len(sim.snapshot().transitions) == 2
+    full = sim.snapshot(all_transitions=True)
+    assert len(full.transitions) == full.transition_count > 2
+
+
 async def test_live_view_renders_breaker_state_and_transitions() -> None:
     from rich.console import Console
 

@@ -123,7 +123,11 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
         asyncio.run(run_live(sim, out) if live else run_plain(sim, out, interval))
     except KeyboardInterrupt:
         interrupted = True
-    print(format_summary(sim.snapshot(), interrupted=interrupted), file=out, flush=True)
+    print(
+        format_summary(sim.snapshot(all_transitions=True), interrupted=interrupted),
+        file=out,
+        flush=True,
+    )
     return EXIT_INTERRUPTED if interrupted else 0
 
 

@@ -398,8 +398,13 @@ class DemoSimulation:
         """Seconds since :meth:`run` started (capped at the duration)."""
         return min(self.duration, self.clock.monotonic() - self._started)
 
-    def snapshot(self) -> DemoSnapshot:
-        """Return counts, breaker state, latency percentiles and recent transitions."""
+    def snapshot(self, *, all_transitions: bool = False) -> DemoSnapshot:
+        """Return counts, breaker state, latency percentiles and recent transitions.
+
+        Args:
+            all_transitions: include every transition seen, not only the last
+                ``history`` (the final summary lists them all).
+        """
         elapsed = self.elapsed
         breaker: dict[str, Any] = self.breaker.stats()
         retry: dict[str, Any] = self.retry.stats()
@@ -421,7 +426,9 @@ class DemoSimulation:
             budget_available=int(budget["available"]),
             p50=_percentile(latencies, 0.50),
             p95=_percentile(latencies, 0.95),
-            transitions=tuple(self.transitions[-self._history :]),
+            transitions=tuple(
+                self.transitions if all_transitions else self.transitions[-self._history :]
+            ),
             transition_count=len(self.transitions),
         )
 
