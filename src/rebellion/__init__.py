@@ -33,6 +33,16 @@ from .policies.circuit_breaker import (
 from .policies.classify import Classification, FailureClassifier, FailureKind, default_classifier
 from .policies.fallback import Fallback, FallbackUsed
 from .policies.pipeline import Pipeline, PipelineWarning
+from .policies.recovery import (
+    ErrorHandled,
+    ErrorRecord,
+    ErrorRecovery,
+    ErrorSeverity,
+    RecoveryContext,
+    RecoveryFailed,
+    error_recovery,
+    with_error_recovery,
+)
 from .policies.retry import (
     Retry,
     RetryGaveUp,
@@ -57,6 +67,10 @@ __all__ = [
     "Classification",
     "Clock",
     "ConfigError",
+    "ErrorHandled",
+    "ErrorRecord",
+    "ErrorRecovery",
+    "ErrorSeverity",
     "Event",
     "EventStream",
     "FailureClassifier",
@@ -68,6 +82,8 @@ __all__ = [
     "QueueFullError",
     "RateLimitedError",
     "RebellionError",
+    "RecoveryContext",
+    "RecoveryFailed",
     "Registry",
     "RejectedError",
     "Retry",
@@ -84,9 +100,11 @@ __all__ = [
     "TimeoutOccurred",
     "__version__",
     "default_classifier",
+    "error_recovery",
     "get_circuit_breaker",
     "get_retry_policy",
     "registry",
     "subscribe_all",
     "unsubscribe_all",
+    "with_error_recovery",
 ]
