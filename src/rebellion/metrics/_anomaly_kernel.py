@@ -45,6 +45,7 @@ _CLIP = 3.0  # Huber clip (in scales) so one outlier cannot drag the level or th
 _RAW_SCALE = 3.0  # raw = 1 - exp(-z / 3): 0.63 at three scales
 _REL_FLOOR = 1e-3  # scale floor relative to the range / level: idle metrics keep a scale
 _ABS_FLOOR = 1e-12
+_MAX_MAGNITUDE = 1e280  # |x - y| / 1e-12 must stay below the float64 maximum
 _VAR_FLOOR = 1e-4  # variance floor of the smoothed raw score (flat series stay finite)
 _LOG10_P_FLOOR = 10.0  # score 1 at p <= 1e-10
 _SEASON_SCALE_SHARE = 0.25  # a season slot's scale is at least this share of the level scale
@@ -192,7 +193,7 @@ class Kernel:
         """Score ``x`` (finite) for the series ``idx`` (None: all), then learn from it.
 
         Args:
-            x: one finite value per selected series.
+            x: one finite value per selected series (magnitudes above 1e280 are clipped).
             ts: one timestamp in seconds per selected series (NaN: none).
             idx: the selected series, or None for all of them in order.
 
@@ -201,6 +202,7 @@ class Kernel:
         """
         p = self.p
         sel: Index = slice(None) if idx is None else idx
+        x = np.clip(x, -_MAX_MAGNITUDE, _MAX_MAGNITUDE)  # keeps every difference finite
         count = self.count[sel]
         first = count == 0
         level = np.where(first, x, self.level[sel])

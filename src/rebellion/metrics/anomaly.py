@@ -177,7 +177,8 @@ class AnomalyDetector:
 
         Raises:
             TypeError: ``value`` or ``timestamp`` is not a number.
-            ValueError: ``value`` or ``timestamp`` is NaN or infinite.
+            ValueError: ``value`` or ``timestamp`` is NaN or infinite (finite magnitudes
+                above 1e280 are clipped to it).
         """
         given: object = value  # callers outside the type checker may pass anything
         if isinstance(given, bool) or not isinstance(given, Real):
