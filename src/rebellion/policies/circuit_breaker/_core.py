@@ -13,7 +13,6 @@ counter, so the guarded success path costs almost nothing.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 import threading
@@ -23,11 +22,12 @@ from typing import Any, final
 from ..._clock import Clock
 from ..._events import Event, EventStream
 from ...errors import CircuitOpenError
+from .._counter import AtomicCounter
 from ._config import BreakerConfig, CircuitState
 from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
 from ._windows import FAILED, SLOW, SUCCESS, THROTTLED, CountWindow, TimeWindow, Window
 
-__all__ = ["NO_RECORD", "BreakerCore", "counter_value"]
+__all__ = ["NO_RECORD", "BreakerCore"]
 
 NO_RECORD = -1
 """Permit of a call whose outcome feeds only the statistics (DISABLED, shadow rejects)."""
@@ -45,11 +45,6 @@ FORCED_OPEN, ISOLATED, DISABLED, METRICS_ONLY = (
     CircuitState.METRICS_ONLY,
 )
 INF = math.inf
-
-
-def counter_value(counter: itertools.count[int]) -> int:
-    """Read an ``itertools.count`` without advancing it (its repr is ``count(N)``)."""
-    return int(repr(counter)[6:-1])
 
 
 @final
@@ -78,15 +73,14 @@ class BreakerCore:
             self.window = CountWindow(int(cfg.window_size))
         elif cfg.window_type == "time":
             self.window = TimeWindow(cfg.window_size, cfg.window_buckets)
-        # Lifetime counters: itertools.count is atomic under the GIL, so the lock-free
-        # success path still adds up exactly under many threads.
-        self.n_success = itertools.count()
-        self.n_failure = itertools.count()
-        self.n_rejected = itertools.count()
-        self.n_ignored = itertools.count()
-        self.n_slow = itertools.count()
-        self.n_shadow_rejected = itertools.count()
-        self.n_transitions = itertools.count()
+        # Lifetime counters: lock-free increments that still add up exactly under threads.
+        self.n_success = AtomicCounter()
+        self.n_failure = AtomicCounter()
+        self.n_rejected = AtomicCounter()
+        self.n_ignored = AtomicCounter()
+        self.n_slow = AtomicCounter()
+        self.n_shadow_rejected = AtomicCounter()
+        self.n_transitions = AtomicCounter()
         self.history: deque[dict[str, Any]] = deque(maxlen=cfg.history_size)
         self.pending: list[Event] = []
         self.override: CircuitState | None = None
@@ -150,7 +144,7 @@ class BreakerCore:
 
     def _refuse(self, state: CircuitState, remaining: float) -> int:
         if self.override is METRICS_ONLY:
-            next(self.n_shadow_rejected)
+            self.n_shadow_rejected.increment()
             if self.events:
                 self.events.emit(
                     CallRejected(self.name, self.clock.wall(), state.value, remaining, True)
@@ -160,7 +154,7 @@ class BreakerCore:
 
     def reject(self, state: CircuitState | str, remaining: float) -> CircuitOpenError:
         """Count a rejection and build the error to raise."""
-        next(self.n_rejected)
+        self.n_rejected.increment()
         label = state if isinstance(state, str) else state.value
         if self.events.active:
             self.emit_rejected(label, remaining)
@@ -189,10 +183,10 @@ class BreakerCore:
 
     def on_success(self, permit: int, duration: float | None) -> None:
         """Record a successful call (slow if ``duration`` crosses the threshold)."""
-        next(self.n_success)
+        self.n_success.increment()
         outcome = SUCCESS
         if duration is not None and duration >= self.cfg.slow_call_duration:  # type: ignore[operator]
-            next(self.n_slow)
+            self.n_slow.increment()
             outcome = SLOW
         if permit == NO_RECORD:
             return
@@ -213,7 +207,7 @@ class BreakerCore:
         else:
             verdict = self.cfg.counts_as_failure(error)
         if verdict is None:
-            next(self.n_ignored)
+            self.n_ignored.increment()
             if permit != NO_RECORD and permit & 1:
                 self._release_probe(permit)
             return
@@ -224,11 +218,11 @@ class BreakerCore:
 
     def on_failure(self, permit: int, duration: float | None, label: str) -> None:
         """Record a failed call (an exception, or a result judged a failure)."""
-        next(self.n_failure)
+        self.n_failure.increment()
         outcome = FAILED
         slow = duration is not None and duration >= self.cfg.slow_call_duration  # type: ignore[operator]
         if slow:
-            next(self.n_slow)
+            self.n_slow.increment()
             outcome |= SLOW
         self.last_failure_monotonic = now = self.clock.monotonic()
         if self.events:
@@ -333,7 +327,7 @@ class BreakerCore:
             self.window.clear()
 
     def _audit(self, old: CircuitState, new: CircuitState, reason: str, shadow: bool) -> None:
-        next(self.n_transitions)
+        self.n_transitions.increment()
         at = self.clock.wall()
         self.history.append(
             {"at": at, "from": old.value, "to": new.value, "reason": reason, "shadow": shadow}

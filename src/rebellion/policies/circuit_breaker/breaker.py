@@ -17,7 +17,7 @@ from ..._validate import check_name
 from ...errors import CircuitOpenError, ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
-from ._core import INF, BreakerCore, counter_value
+from ._core import INF, BreakerCore
 
 __all__ = ["CircuitBreaker", "get_circuit_breaker"]
 
@@ -257,10 +257,10 @@ class CircuitBreaker(Policy):
     def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
         core = self._core
         slow_path = self._sync
-        n_success = core.n_success
+        n_success = core.n_success.increment
         record = core.on_result if core.checks_results else None
         monotonic = self._clock.monotonic
-        n_rejected = core.n_rejected
+        n_rejected = core.n_rejected.increment
         events = self.events
         name = self.name
 
@@ -277,14 +277,14 @@ class CircuitBreaker(Policy):
                 if record is not None:
                     record(epoch << 1, None, result)
                 else:
-                    next(n_success)
+                    n_success()
                     if core.consecutive_failures:
                         core.reset_consecutive(epoch << 1)
                 return result
             if core.rejecting:
                 remaining = core.reject_until - monotonic()
                 if remaining > 0:
-                    next(n_rejected)
+                    n_rejected()
                     if events.active:
                         core.emit_rejected(core.reject_label, remaining)
                     raise CircuitOpenError(name, remaining, core.reject_label)
@@ -295,10 +295,10 @@ class CircuitBreaker(Policy):
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         core = self._core
         slow_path = self._async
-        n_success = core.n_success
+        n_success = core.n_success.increment
         record = core.on_result if core.checks_results else None
         monotonic = self._clock.monotonic
-        n_rejected = core.n_rejected
+        n_rejected = core.n_rejected.increment
         events = self.events
         name = self.name
 
@@ -313,14 +313,14 @@ class CircuitBreaker(Policy):
                 if record is not None:
                     record(epoch << 1, None, result)
                 else:
-                    next(n_success)
+                    n_success()
                     if core.consecutive_failures:
                         core.reset_consecutive(epoch << 1)
                 return result
             if core.rejecting:
                 remaining = core.reject_until - monotonic()
                 if remaining > 0:
-                    next(n_rejected)
+                    n_rejected()
                     if events.active:
                         core.emit_rejected(core.reject_label, remaining)
                     raise CircuitOpenError(name, remaining, core.reject_label)
@@ -407,13 +407,13 @@ class CircuitBreaker(Policy):
             "shadow_state": core.state.value
             if core.override is CircuitState.METRICS_ONLY
             else None,
-            "successful_calls": counter_value(core.n_success),
-            "failed_calls": counter_value(core.n_failure),
-            "rejected_calls": counter_value(core.n_rejected),
-            "ignored_calls": counter_value(core.n_ignored),
-            "slow_calls": counter_value(core.n_slow),
-            "shadow_rejected_calls": counter_value(core.n_shadow_rejected),
-            "transitions": counter_value(core.n_transitions),
+            "successful_calls": core.n_success.value,
+            "failed_calls": core.n_failure.value,
+            "rejected_calls": core.n_rejected.value,
+            "ignored_calls": core.n_ignored.value,
+            "slow_calls": core.n_slow.value,
+            "shadow_rejected_calls": core.n_shadow_rejected.value,
+            "transitions": core.n_transitions.value,
             "consecutive_failures": core.consecutive_failures,
             "window_calls": calls,
             "window_failures": failures,
