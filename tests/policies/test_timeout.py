@@ -80,7 +80,7 @@ async def test_auto_advancing_clock_fires_the_timer_in_between_sleeps() -> None:
     assert await limit.execute(clock.sleep_async, 4.9) is None
 
 
-async def test_finishing_in_time_cancels_the_timer_and_leaves_no_cancel_request() -> None:
+async def test_finishing_in_time_leaves_no_cancel_request_behind() -> None:
     clock = ManualClock()
     limit = Timeout(5, clock=clock)
 
@@ -90,11 +90,13 @@ async def test_finishing_in_time_cancels_the_timer_and_leaves_no_cancel_request(
         return x * 2
 
     assert await quick(21) == 42
-    assert clock.pending_timers == 0
     current = asyncio.current_task()
     assert current is not None
     assert current.cancelling() == 0
-    await asyncio.sleep(0)  # no stray cancellation is pending either
+    # Long after the deadline of the finished call, this task is still not cancelled.
+    await clock.sleep_async(60)
+    await asyncio.sleep(0)
+    assert await quick(1) == 2
 
 
 async def test_an_outer_cancel_propagates_as_cancelled_error() -> None:
@@ -166,6 +168,50 @@ async def test_many_concurrent_tasks_time_out_independently() -> None:
     timed_out = [n for n, o in enumerate(outcomes) if isinstance(o, TimeoutExceededError)]
     assert timed_out == [n for n in range(300) if n % 10 >= 5]
     assert limit.stats()["timeouts"] == len(timed_out)
+
+
+async def test_staggered_calls_each_expire_at_their_own_deadline() -> None:
+    clock = ManualClock(auto_advance=False)
+    limit = Timeout(5, clock=clock)
+    cancelled_at: dict[int, float] = {}
+
+    async def work(n: int) -> None:
+        try:
+            await clock.sleep_async(100)
+        except asyncio.CancelledError:
+            cancelled_at[n] = clock.monotonic()
+            raise
+
+    tasks = []
+    for n in range(20):
+        tasks.append(asyncio.create_task(limit.execute(work, n)))
+        await settle(clock, 0.5)
+    for _ in range(30):
+        await settle(clock, 0.25)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, TimeoutExceededError) for o in outcomes)
+    assert cancelled_at == {n: pytest.approx(n * 0.5 + 5) for n in range(20)}
+
+
+async def test_one_timer_serves_many_sequential_calls() -> None:
+    clock = ManualClock()
+    limit = Timeout(5, clock=clock)
+    for _ in range(1000):
+        await limit.execute(clock.sleep_async, 0.001)
+    assert clock.pending_timers == 1
+
+
+async def test_a_long_call_does_not_pin_finished_ones_in_memory() -> None:
+    clock = ManualClock(auto_advance=False)
+    limit = Timeout(5, clock=clock)
+    slow = asyncio.create_task(limit.execute(clock.sleep_async, 4))
+    await settle(clock)
+    for _ in range(10_000):
+        await limit.execute(asyncio.sleep, 0)
+    loop = asyncio.get_running_loop()
+    assert len(limit._queues[loop]._queue) < 200
+    await settle(clock, 4)
+    await slow
 
 
 async def test_execute_runs_a_blocking_sync_callee_off_the_loop() -> None:

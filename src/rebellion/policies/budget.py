@@ -80,6 +80,7 @@ class RetryBudget:
         elif not isinstance(clock, Clock):
             raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
         self._clock = clock
+        self._monotonic = clock.monotonic
         self._slots = check_int("buckets", buckets, minimum=2, maximum=1000)
         # Slots per second: now * rate is exact for common ttls (4 // 0.4 is 9.0, not 10).
         self._rate = self._slots / self.ttl
@@ -105,9 +106,9 @@ class RetryBudget:
 
     def record_request(self) -> None:
         """Count one first attempt (call it once per request, never for retries)."""
-        if self._clock.monotonic() >= self._slot_end:
+        if self._monotonic() >= self._slot_end:
             with self._lock:
-                self._rotate(self._clock.monotonic())
+                self._rotate(self._monotonic())
         self._request_tick()
 
     def try_withdraw(self) -> bool:

@@ -272,11 +272,29 @@ class Fallback(Policy):
         return result
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        run = self._async
+        should = self._should_fall_back
+        fallback = self._fallback_async
+        rejects = self._rejects if self._checks_results else None
+        tick = self._primary_successes.increment
+        not_used = self._not_used
 
         async def guarded(*args: Any, **kwargs: Any) -> T:
-            result: T = await run(fn, args, kwargs)
-            return result
+            try:
+                result: Any = fn(*args, **kwargs)
+                if type(result) is _Coro or isawaitable(result):
+                    result = await result
+            except Exception as error:
+                if not should(error):
+                    not_used()
+                    raise
+                return await fallback(error, args, kwargs)  # type: ignore[no-any-return]
+            except BaseException:
+                not_used()
+                raise
+            if rejects is not None and rejects(result):
+                return await fallback(None, args, kwargs)  # type: ignore[no-any-return]
+            tick()
+            return result  # type: ignore[no-any-return]
 
         return guarded
 

@@ -11,12 +11,13 @@
 
 The first attempt is a bare ``try: fn(*args, **kwargs)``: no clock read, no allocation
 (a budget adds one :meth:`RetryBudget.record_request`, a deadline one clock read). The
-retry loop only starts after a failure; its decisions live in
-:class:`~rebellion.policies._retry_core.RetryCore`, shared by the two drivers below.
+retry loops (``_retry_loops.py``) only start after a failure; the decisions they act on
+live in :class:`~rebellion.policies._retry_core.RetryCore`, shared by both.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from inspect import isawaitable
@@ -31,16 +32,14 @@ from .._validate import check_name
 from ..errors import ConfigError
 from ._backoff import Backoff
 from ._retry_core import (
-    ACCEPTED,
     Hook,
     RetryCore,
     RetryGaveUp,
     RetryScheduled,
     RetryState,
     RetrySucceeded,
-    run_hook_async,
-    run_hook_sync,
 )
+from ._retry_loops import retry_async, retry_sync
 from .budget import RetryBudget
 from .classify import FailureClassifier
 
@@ -195,82 +194,54 @@ class Retry(Policy):
             if self._checks_results:
                 rejected, hint = self._core.judge_result(result)
                 if rejected:
-                    return self._retry_sync(fn, args, kwargs, None, result, hint, started)
+                    return retry_sync(self._core, fn, args, kwargs, None, result, hint, started)
             self._tick()
             return result
-        return self._retry_sync(fn, args, kwargs, error, None, None, started)
+        return retry_sync(self._core, fn, args, kwargs, error, None, None, started)
 
     def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
         if self._core.async_hooks:
             hook = self._core.async_hooks[0]
             raise ConfigError(hook, "a plain function when the guarded function is sync", fn)
-        if not self._core.plain:
-            return super()._wrap_sync(fn)
         tick = self._tick
-        slow = self._retry_sync
+        slow = functools.partial(retry_sync, self._core)
+        if self._core.plain:
 
-        def guarded(*args: Any, **kwargs: Any) -> T:
+            def guarded(*args: Any, **kwargs: Any) -> T:
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    error = exc
+                else:
+                    tick()
+                    return result
+                return slow(fn, args, kwargs, error, None, None, None)
+
+            return guarded
+
+        # The same steps as _sync, bound once instead of looked up on every call.
+        record = self._record_request
+        monotonic = None if self._deadline is None else self._clock.monotonic
+        judge = self._core.judge_result if self._checks_results else None
+
+        def guarded_with_options(*args: Any, **kwargs: Any) -> T:
+            if record is not None:
+                record()
+            started = None if monotonic is None else monotonic()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 error = exc
             else:
+                if judge is not None:
+                    rejected, hint = judge(result)
+                    if rejected:
+                        return slow(fn, args, kwargs, None, result, hint, started)
                 tick()
                 return result
-            return slow(fn, args, kwargs, error, None, None, None)
+            return slow(fn, args, kwargs, error, None, None, started)
 
-        return guarded
-
-    def _retry_sync(
-        self,
-        fn: Callable[..., T],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        error: BaseException | None,
-        result: Any,
-        hint: float | None,
-        started: float | None,
-    ) -> T:
-        core = self._core
-        clock = self._clock
-        now = clock.monotonic()
-        if started is None:
-            started = now
-        attempt = 1
-        previous: float | None = None
-        try:
-            while True:
-                state, reason, previous = core.after_failure(
-                    attempt, error, result, hint, now - started, previous
-                )
-                if reason is not None:
-                    exhausted = core.give_up(state, reason)
-                    if core.on_give_up is not None:
-                        run_hook_sync(core.on_give_up, state, "on_give_up")
-                    raise exhausted from error
-                if core.before_sleep is not None:
-                    run_hook_sync(core.before_sleep, state, "before_sleep")
-                if state.delay > 0.0:
-                    clock.sleep(state.delay)
-                if core.on_retry is not None:
-                    run_hook_sync(core.on_retry, state, "on_retry")
-                attempt += 1
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    error, result, hint = exc, None, None
-                else:
-                    error = None
-                    retry, hint = core.judge_result(result) if self._checks_results else ACCEPTED
-                    if not retry:
-                        core.succeeded(attempt, started)
-                        break
-                now = clock.monotonic()
-        except BaseException:
-            core.count(False)
-            raise
-        core.count(True)
-        return result  # type: ignore[no-any-return]
+        return guarded_with_options
 
     # -- async driver ------------------------------------------------------------------
 
@@ -290,16 +261,18 @@ class Retry(Policy):
             if self._checks_results:
                 rejected, hint = self._core.judge_result(result)
                 if rejected:
-                    return await self._retry_async(fn, args, kwargs, None, result, hint, started)
+                    return await retry_async(
+                        self._core, fn, args, kwargs, None, result, hint, started
+                    )
             self._tick()
             return result
-        return await self._retry_async(fn, args, kwargs, error, None, None, started)
+        return await retry_async(self._core, fn, args, kwargs, error, None, None, started)
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         if not self._core.plain:
             return super()._wrap_async(fn)
         tick = self._tick
-        slow = self._retry_async
+        slow = functools.partial(retry_async, self._core)
 
         async def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -314,59 +287,6 @@ class Retry(Policy):
             return await slow(fn, args, kwargs, error, None, None, None)
 
         return guarded
-
-    async def _retry_async(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        error: BaseException | None,
-        result: Any,
-        hint: float | None,
-        started: float | None,
-    ) -> Any:
-        core = self._core
-        clock = self._clock
-        now = clock.monotonic()
-        if started is None:
-            started = now
-        attempt = 1
-        previous: float | None = None
-        try:
-            while True:
-                state, reason, previous = core.after_failure(
-                    attempt, error, result, hint, now - started, previous
-                )
-                if reason is not None:
-                    exhausted = core.give_up(state, reason)
-                    if core.on_give_up is not None:
-                        await run_hook_async(core.on_give_up, state)
-                    raise exhausted from error
-                if core.before_sleep is not None:
-                    await run_hook_async(core.before_sleep, state)
-                if state.delay > 0.0:
-                    await clock.sleep_async(state.delay)
-                if core.on_retry is not None:
-                    await run_hook_async(core.on_retry, state)
-                attempt += 1
-                try:
-                    result = fn(*args, **kwargs)
-                    if type(result) is _Coro or isawaitable(result):
-                        result = await result
-                except BaseException as exc:
-                    error, result, hint = exc, None, None
-                else:
-                    error = None
-                    retry, hint = core.judge_result(result) if self._checks_results else ACCEPTED
-                    if not retry:
-                        core.succeeded(attempt, started)
-                        break
-                now = clock.monotonic()
-        except BaseException:
-            core.count(False)
-            raise
-        core.count(True)
-        return result
 
     # -- observation -------------------------------------------------------------------
 

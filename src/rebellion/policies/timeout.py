@@ -13,11 +13,13 @@
 'search' did not finish within 5s
 
 **Async work** runs in the current task under a cancel scope, like
-:func:`asyncio.timeout` but driven by the injected clock: a timer scheduled with
-``clock.call_later(seconds, ...)`` cancels the task, and the resulting
-``CancelledError`` becomes :class:`~rebellion.errors.TimeoutExceededError`. The work is
-really cancelled. A cancellation that comes from outside is never swallowed, even if
-it races the timer (the task's cancel count is checked with ``uncancel()``).
+:func:`asyncio.timeout` but driven by the injected clock: when ``seconds`` have passed
+the task is cancelled, and the resulting ``CancelledError`` becomes
+:class:`~rebellion.errors.TimeoutExceededError`. The work is really cancelled. A
+cancellation that comes from outside is never swallowed, even if it races the timer (the
+task's cancel count is checked with ``uncancel()``). The scopes of one policy share one
+``clock.call_later`` timer per event loop (see ``_deadlines.py``): a timer per call
+would cost more than everything else a timeout does.
 
 **Sync work** cannot be interrupted in Python, so it runs in a worker thread of a small
 shared pool and the caller waits at most ``seconds`` (a *pessimistic* timeout). After
@@ -34,7 +36,8 @@ import contextvars
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from inspect import isawaitable
@@ -49,6 +52,7 @@ from .._validate import check_name, check_number
 from ..config import setting
 from ..errors import ConfigError, TimeoutExceededError
 from ._counter import AtomicCounter
+from ._deadlines import DeadlineQueue
 
 __all__ = ["Timeout", "TimeoutOccurred"]
 
@@ -72,6 +76,9 @@ def _worker_pool() -> ThreadPoolExecutor:
                 )
             pool = _pool
     return pool
+
+
+async def _unset() -> None: ...
 
 
 @final
@@ -118,6 +125,14 @@ class Timeout(Policy):
         self._events = EventStream(self.name, listeners)
         self._calls = AtomicCounter()
         self._timeouts = AtomicCounter()
+        # One deadline queue per event loop; the last one used is cached for the hot path.
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DeadlineQueue] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._queues_lock = threading.Lock()
+        self._cache: tuple[object, DeadlineQueue] = (None, DeadlineQueue(clock))
+        # execute(fn) reuses the wrapper built for the last fn instead of one per call.
+        self._last_wrapped: tuple[object, Callable[..., Awaitable[Any]]] = (None, _unset)
         registry.track(self)
 
     def _timed_out(self) -> TimeoutExceededError:
@@ -146,41 +161,63 @@ class Timeout(Policy):
     async def _async(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("Timeout.execute must run inside an asyncio task")
-        self._calls.increment()
-        fired = False
+        if is_async_callable(fn):
+            last_fn, guarded = self._last_wrapped
+            if last_fn is not fn:
+                guarded = self._wrap_async(fn)
+                self._last_wrapped = (fn, guarded)
+            return await guarded(*args, **kwargs)
+        # A plain callable may block: run it off the loop, so the scope can expire.
+        run = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await self._wrap_async(lambda: loop.run_in_executor(_worker_pool(), run))()
 
-        def expire() -> None:
-            nonlocal fired
-            fired = True
-            task.cancel()
+    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        seconds = self.seconds
+        tick = self._calls.increment
+        current_task = asyncio.current_task
+        running_loop = asyncio.get_running_loop
+        queue_for = self._queue_for
+        timed_out = self._timed_out
 
-        cancelling = task.cancelling()
-        timer = self._clock.call_later(self.seconds, expire)
-        try:
-            if is_async_callable(fn):
+        async def guarded(*args: Any, **kwargs: Any) -> T:
+            task = current_task()
+            if task is None:
+                raise RuntimeError("Timeout needs to run inside an asyncio task")
+            loop = running_loop()
+            cached = self._cache
+            queue = cached[1] if cached[0] is loop else queue_for(loop)
+            tick()
+            cancelling = task.cancelling()
+            scope = queue.open(task, seconds)
+            result: Any
+            try:
                 result = fn(*args, **kwargs)
-            else:
-                # A plain callable may block: run it off the loop so the timer can fire.
-                run = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-                result = asyncio.get_running_loop().run_in_executor(_worker_pool(), run)
-            while type(result) is _Coro or isawaitable(result):
-                result = await result
-        except asyncio.CancelledError as cancelled:
-            if fired:
-                fired = False
-                # Ours only if no other cancellation arrived meanwhile (as asyncio.timeout).
-                if task.uncancel() <= cancelling:
-                    raise self._timed_out() from cancelled
-            raise
-        finally:
-            timer.cancel()
-            if fired:
-                # The timer fired but the work finished anyway: withdraw our request.
-                task.uncancel()
-        return result
+                if type(result) is _Coro or isawaitable(result):
+                    result = await result
+            except asyncio.CancelledError as cancelled:
+                if scope.fired:
+                    scope.fired = False
+                    # Ours only if no other cancellation arrived meanwhile (as asyncio.timeout).
+                    if task.uncancel() <= cancelling:
+                        raise timed_out() from cancelled
+                raise
+            finally:
+                queue.close(scope)
+                if scope.fired:
+                    # The scope expired but the work finished anyway: withdraw our request.
+                    task.uncancel()
+            return result  # type: ignore[no-any-return]
+
+        return guarded
+
+    def _queue_for(self, loop: asyncio.AbstractEventLoop) -> DeadlineQueue:
+        with self._queues_lock:
+            queue = self._queues.get(loop)
+            if queue is None:
+                queue = self._queues[loop] = DeadlineQueue(self._clock)
+        self._cache = (loop, queue)
+        return queue
 
     # -- observation -------------------------------------------------------------------
 
