@@ -143,7 +143,8 @@ class RetryExhaustedError(RebellionError):
     Attributes:
         policy: name of the retry policy.
         attempts: how many attempts ran.
-        reason: why retrying stopped: ``"attempts"``, ``"deadline"`` or ``"budget"``.
+        reason: why retrying stopped: ``"attempts"``, ``"deadline"``, ``"budget"`` or
+            ``"retry_after"`` (the error asked for a longer wait than ``max_delay``).
         last_result: the last (rejected) result when retrying on results, else ``None``.
     """
 

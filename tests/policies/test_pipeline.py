@@ -201,3 +201,13 @@ def test_same_policy_twice_is_refused() -> None:
     timeout = Timeout(1.0)
     with pytest.raises(ConfigError, match="distinct"):
         Pipeline(timeout, timeout)
+
+
+@pytest.mark.e2e
+async def test_timeout_in_pipeline_interrupts_a_blocking_sync_callee() -> None:
+    import time
+
+    pipeline = Pipeline(Fallback(lambda *a: "fallback"), Timeout(0.05))
+    started = time.monotonic()
+    assert await pipeline.execute(time.sleep, 0.5) == "fallback"
+    assert time.monotonic() - started < 0.4

@@ -34,6 +34,7 @@ almost always a mistake:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import warnings
 from collections import OrderedDict
@@ -134,9 +135,14 @@ class Pipeline(Policy):
         if is_async_callable(fn):
             return self._wrap_async(fn)
         sync_fn = fn
+        if any(p.kind == "timeout" for p in self.policies):
+            # A blocking callee must leave the loop free, or no timeout could fire.
+            async def adapter(*args: Any, **kwargs: Any) -> Any:
+                return await asyncio.to_thread(sync_fn, *args, **kwargs)
+        else:
 
-        async def adapter(*args: Any, **kwargs: Any) -> Any:
-            return sync_fn(*args, **kwargs)
+            async def adapter(*args: Any, **kwargs: Any) -> Any:
+                return sync_fn(*args, **kwargs)
 
         return self._wrap_async(adapter)
 
