@@ -79,14 +79,32 @@ def _purgatory_sync(threshold: int, reset: float = 60.0) -> Any:
     from purgatory import SyncCircuitBreakerFactory
 
     factory = SyncCircuitBreakerFactory(default_threshold=threshold, default_ttl=reset)
-    return factory(_name("purgatory"))
+    return _PurgatoryCircuit(factory, _name("purgatory"))
 
 
 def _purgatory_async(threshold: int, reset: float = 60.0) -> Any:
     from purgatory import AsyncCircuitBreakerFactory
 
     factory = AsyncCircuitBreakerFactory(default_threshold=threshold, default_ttl=reset)
-    return factory(_name("purgatory"))
+    return _PurgatoryCircuit(factory, _name("purgatory"))
+
+
+class _PurgatoryCircuit:
+    """``factory(name)`` as a decorator, keeping the factory to reach the circuit's state."""
+
+    def __init__(self, factory: Any, name: str) -> None:
+        self.factory, self.name = factory, name
+        self._decorate = factory(name)
+
+    def __call__(self, fn: Callable[..., Any]) -> Any:
+        return self._decorate(fn)
+
+    def tidy(self) -> None:
+        """Drop the traceback purgatory's shared OpenedState accumulates (outside timing)."""
+        context = self.factory.uow.contexts.breakers.get(self.name)
+        state = getattr(context, "_state", None)
+        if isinstance(state, BaseException):
+            state.__traceback__ = None
 
 
 def _decorated(make: Callable[[int], Any], fn: Callable[..., Any], **op: Any) -> Any:
@@ -147,6 +165,7 @@ def _open(
             raises=rejects(),
             probe=counter.probe,
             calls_per_op=0,
+            tidy=getattr(breaker, "tidy", None),
         )
 
     return build
@@ -344,8 +363,9 @@ def groups() -> list[Group]:
             "Baselines here call a callee that raises and catch its error: the floor of "
             "'fail with an exception'.",
             "purgatory raises one shared OpenedState instance on every rejection, so its "
-            "__traceback__ grows by a few frames per rejected call (unbounded memory); "
-            "its figures include that cost.",
+            "__traceback__ grows by a few frames per rejected call: unbounded memory while "
+            "a circuit stays open. The harness clears it after each timed batch (outside "
+            "the clock) so the leak cannot slow the rest of the run.",
         ],
     )
     return [sync_success, async_success, failure, rejection]

@@ -68,6 +68,8 @@ class Op:
         probe: returns how many times the callee ran so far (for ``calls_per_op``).
         calls_per_op: how many callee runs one operation must cause.
         reset: brings stateful callees back to their initial state before a check.
+        tidy: runs after every timed batch, outside the clock, to undo state a
+            contender accumulates (e.g. a leak) so it cannot slow the rest of the run.
     """
 
     fn: Callable[..., Any]
@@ -78,6 +80,7 @@ class Op:
     probe: Callable[[], int] | None = None
     calls_per_op: int | None = None
     reset: Callable[[], None] | None = None
+    tidy: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,7 @@ def _async_loop(op: Op) -> Callable[[int], Awaitable[None]]:
 def _timer(op: Op, runner: Runner) -> Callable[[int], int]:
     """Return ``time(n) -> elapsed ns`` for ``n`` operations, gc off while timing."""
     clock = time.perf_counter_ns
+    tidy = op.tidy if op.tidy is not None else _nothing
     if not op.is_async:
         loop = _sync_loop(op)
 
@@ -253,6 +257,7 @@ def _timer(op: Op, runner: Runner) -> Callable[[int], int]:
                 return clock() - started
             finally:
                 gc.enable()
+                tidy()
 
         return time_sync
     aloop = _async_loop(op)
@@ -270,8 +275,13 @@ def _timer(op: Op, runner: Runner) -> Callable[[int], int]:
             return elapsed
         finally:
             gc.enable()
+            tidy()
 
     return time_async
+
+
+def _nothing() -> None:
+    pass
 
 
 # -- verification -----------------------------------------------------------------

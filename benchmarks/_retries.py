@@ -291,15 +291,21 @@ def groups() -> list[Group]:
                 _pyresilience_pipeline(ainc, True),
             ),
             Contender(
+                "pyresilience @resilient(4 patterns) (sync)",
+                "pyresilience",
+                _pyresilience_pipeline(inc, True),
+            ),
+            Contender(
                 "pyresilience @resilient(3 patterns)",
                 "pyresilience",
                 _pyresilience_pipeline(inc, False),
             ),
         ],
         notes=[
-            "Sync pipelines without a Timeout: a sync timeout needs a thread (pyresilience "
-            "uses a pool) or cannot interrupt; the 4-policy sync row is shown only if "
-            "rebellion supports it.",
+            "A sync Timeout cannot interrupt the calling thread, so rebellion (like "
+            "pyresilience) runs a sync callee in a worker thread when a Timeout is in the "
+            "pipeline: the 4-policy sync rows pay a thread hand-off per call. The 3-policy "
+            "sync rows show the pipeline without it.",
         ],
     )
     return [success, failure, pipeline]

@@ -103,7 +103,7 @@ def run_group(group: Group, runner: Runner, settings: Settings) -> GroupResult:
     return result
 
 
-def _targets(results: list[GroupResult]) -> list[tuple[str, str, str]]:
+def _targets(results: list[GroupResult], smoke: bool = False) -> list[tuple[str, str, str]]:
     medians = {(r.group.name, m.name): m.median_ns for r in results for m in r.measurements}
     ran = {r.group.name for r in results}
     out = []
@@ -112,6 +112,8 @@ def _targets(results: list[GroupResult]) -> list[tuple[str, str, str]]:
         if group not in ran:
             continue
         status, detail = target.evaluate(medians)
+        if smoke and status != "n/a":
+            status, detail = "smoke", f"{detail}; not judged in a smoke run"
         out.append((status, target.text, detail))
     return out
 
@@ -144,7 +146,7 @@ def _markdown(results: list[GroupResult], settings: Settings, argv: list[str]) -
         "",
         "| status | target | measured |",
         "|:--|:--|:--|",
-        *[f"| {s} | {t} | {d} |" for s, t, d in _targets(results)],
+        *[f"| {s} | {t} | {d} |" for s, t, d in _targets(results, settings.smoke)],
         "",
         "## Groups",
         "",
@@ -154,7 +156,7 @@ def _markdown(results: list[GroupResult], settings: Settings, argv: list[str]) -
     return "\n".join(out).rstrip() + "\n"
 
 
-def _json(results: list[GroupResult]) -> dict[str, Any]:
+def _json(results: list[GroupResult], smoke: bool) -> dict[str, Any]:
     return {
         "groups": {
             r.group.name: {
@@ -175,7 +177,9 @@ def _json(results: list[GroupResult]) -> dict[str, Any]:
             }
             for r in results
         },
-        "targets": [{"status": s, "target": t, "detail": d} for s, t, d in _targets(results)],
+        "targets": [
+            {"status": s, "target": t, "detail": d} for s, t, d in _targets(results, smoke)
+        ],
     }
 
 
@@ -226,13 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         print("(smoke run: the figures above prove the contenders run, they measure nothing)")
     print("== TARGETS ==")
-    for status, text, detail in _targets(results):
+    for status, text, detail in _targets(results, settings.smoke):
         print(f"  [{status:^6}] {text}: {detail}")
     if args.write:
         Path(args.write).write_text(_markdown(results, settings, argv))
         print(f"wrote {args.write}")
     if args.json:
-        Path(args.json).write_text(json.dumps(_json(results), indent=2))
+        Path(args.json).write_text(json.dumps(_json(results, settings.smoke), indent=2))
     errors = [f"{r.group.name}: {e}" for r in results for e in r.errors]
     for error in errors:
         print(f"ERROR {error}", file=sys.stderr)
