@@ -37,8 +37,8 @@ from _harness import Op, Runner
 
 __all__ = ["groups"]
 
-_OK = {"args": (1,), "returns": 2}
-_FAIL = {"args": (1,), "raises": BenchError}
+_OK: dict[str, Any] = {"args": (1,), "returns": 2}
+_FAIL: dict[str, Any] = {"args": (1,), "raises": BenchError}
 _names = iter(range(1_000_000))
 
 
@@ -180,7 +180,8 @@ def _rebellion_open_error() -> type[BaseException]:
 def _circuitbreaker_open_error() -> type[BaseException]:
     from circuitbreaker import CircuitBreakerError
 
-    return CircuitBreakerError
+    error: type[BaseException] = CircuitBreakerError
+    return error
 
 
 def _pybreaker_open_error() -> type[BaseException]:
@@ -192,7 +193,8 @@ def _pybreaker_open_error() -> type[BaseException]:
 def _aiobreaker_open_error() -> type[BaseException]:
     from aiobreaker import CircuitBreakerError
 
-    return CircuitBreakerError
+    error: type[BaseException] = CircuitBreakerError
+    return error
 
 
 def _purgatory_open_error() -> type[BaseException]:

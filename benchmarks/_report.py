@@ -67,7 +67,7 @@ def fmt_ratio(value: float | None) -> str:
 
 def _rows(result: GroupResult) -> list[tuple[str, ...]]:
     medians = {m.name: m.median_ns for m in result.measurements}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for m in result.measurements:
         bare_name, through_name = BASELINES[m.mode]
         bare, through = medians.get(bare_name), medians.get(through_name)

@@ -33,7 +33,7 @@ from _harness import Op, Runner, Unavailable
 
 __all__ = ["groups"]
 
-_OK = {"args": (1,), "returns": 2}
+_OK: dict[str, Any] = {"args": (1,), "returns": 2}
 _names = iter(range(1_000_000))
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -218,7 +218,7 @@ def groups() -> list[Group]:
     )
     floor = Flaky()
     retry_once, aretry_once = _hand_written(floor)
-    flaky_kwargs = {
+    flaky_kwargs: dict[str, Any] = {
         "args": (1,),
         "returns": 2,
         "probe": floor.probe,

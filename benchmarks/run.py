@@ -127,9 +127,10 @@ def _markdown(results: list[GroupResult], settings: Settings, argv: list[str]) -
     out = [
         "# Benchmark results",
         "",
-        "Written by `make bench` (`python benchmarks/run.py "
+        "Produced by `python benchmarks/run.py "
         + " ".join(argv)
-        + "`). Figures, not assertions: median ns per call across "
+        + "` (`make bench` runs it with `--write benchmarks/RESULTS.md`). "
+        "Figures, not assertions: median ns per call across "
         f"{settings.rounds} interleaved rounds of ~{settings.round_ms:g} ms per contender, "
         "IQR across rounds, ratios against the same mode's bare call and pass-through "
         "decorator (loop overhead included in every figure). See `benchmarks/README.md`.",
