@@ -145,7 +145,7 @@ class BreakerCore:
     def _refuse(self, state: CircuitState, remaining: float) -> int:
         if self.override is METRICS_ONLY:
             self.n_shadow_rejected.increment()
-            if self.events:
+            if self.events.active:
                 self.events.emit(
                     CallRejected(self.name, self.clock.wall(), state.value, remaining, True)
                 )
@@ -225,15 +225,16 @@ class BreakerCore:
             self.n_slow.increment()
             outcome |= SLOW
         self.last_failure_monotonic = now = self.clock.monotonic()
-        if self.events:
+        if self.events.active:
             state = self.override or self.state
             self.events.emit(
                 CircuitFailureRecorded(
                     self.name, self.clock.wall(), state.value, label, duration, slow
                 )
             )
-        if permit != NO_RECORD:
-            self._record(permit, outcome, now)
+        if permit == NO_RECORD:
+            return
+        self._record(permit, outcome, now)
 
     def on_result(self, permit: int, duration: float | None, result: object) -> None:
         """Record a returned value, judging it with the result predicates if any."""
@@ -332,7 +333,7 @@ class BreakerCore:
         self.history.append(
             {"at": at, "from": old.value, "to": new.value, "reason": reason, "shadow": shadow}
         )
-        if self.events:
+        if self.events.active:
             self.pending.append(
                 CircuitStateChanged(self.name, at, old.value, new.value, reason, shadow)
             )
