@@ -6,11 +6,13 @@ import math
 from collections.abc import Iterable
 from typing import TypeVar
 
+from ._clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigError
 
 __all__ = [
     "check_callable",
     "check_choice",
+    "check_clock",
     "check_exception_types",
     "check_fraction",
     "check_int",
@@ -86,6 +88,17 @@ def check_choice(name: str, value: object, choices: Iterable[T]) -> T:
             return option
     accepted = " | ".join(repr(option) for option in options)
     raise ConfigError(name, f"one of {accepted}", value)
+
+
+def check_clock(value: object) -> Clock:
+    """Return ``value`` as a clock: ``None`` means the real clock, anything else must be one."""
+    if value is None:
+        return SYSTEM_CLOCK
+    if not isinstance(value, Clock):
+        raise ConfigError(
+            "clock", "a Clock (monotonic, wall, sleep, sleep_async, call_later)", value
+        )
+    return value
 
 
 def check_callable(name: str, value: object, rule: str = "a callable") -> None:

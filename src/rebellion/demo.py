@@ -30,10 +30,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, final
 
-from ._clock import SYSTEM_CLOCK, Clock
+from ._clock import Clock
 from ._events import Event
 from ._registry import registry
-from ._validate import check_int, check_number
+from ._validate import check_clock, check_int, check_number
 from .errors import CircuitOpenError, ConfigError, RetryExhaustedError, TimeoutExceededError
 from .policies.budget import RetryBudget
 from .policies.circuit_breaker import (
@@ -242,9 +242,7 @@ class DemoSimulation:
         self.duration = check_number("duration", duration, minimum=0.0, exclusive_minimum=True)
         self.rate = check_number("rate", rate, minimum=0.0, maximum=10_000, exclusive_minimum=True)
         self._history = check_int("history", history, minimum=1, maximum=1000)
-        if clock is not None and not isinstance(clock, Clock):
-            raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
-        self.clock = clock = clock or SYSTEM_CLOCK
+        self.clock = clock = check_clock(clock)
         rng = random.Random(seed)
         self.downstream = FlakyDownstream(self.duration, clock, random.Random(rng.random()))
         self._cache_rng = random.Random(rng.random())

@@ -25,11 +25,10 @@ import math
 import threading
 from typing import Any, ClassVar, final
 
-from .._clock import SYSTEM_CLOCK, Clock
+from .._clock import Clock
 from .._registry import registry
-from .._validate import check_int, check_name, check_number
+from .._validate import check_clock, check_int, check_name, check_number
 from ..config import setting
-from ..errors import ConfigError
 
 __all__ = ["RetryBudget"]
 
@@ -75,11 +74,7 @@ class RetryBudget:
         )
         self.ttl = check_number("ttl", ttl, minimum=0.0, exclusive_minimum=True)
         self.name = check_name("name", name)
-        if clock is None:
-            clock = SYSTEM_CLOCK
-        elif not isinstance(clock, Clock):
-            raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
-        self._clock = clock
+        self._clock = clock = check_clock(clock)
         self._monotonic = clock.monotonic
         self._slots = check_int("buckets", buckets, minimum=2, maximum=1000)
         # Slots per second: now * rate is exact for common ttls (4 // 0.4 is 9.0, not 10).

@@ -28,11 +28,11 @@ from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
-from .._clock import SYSTEM_CLOCK, Clock
+from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy, is_async_callable
 from .._registry import registry
-from .._validate import check_exception_types, check_name
+from .._validate import check_clock, check_exception_types, check_name
 from ..errors import ConfigError
 from ._counter import AtomicCounter
 from .classify import FailureClassifier, FailureKind
@@ -108,11 +108,7 @@ class Fallback(Policy):
             classifier is not None and classifier.has_result_rule
         )
         self.name = check_name("name", name)
-        if clock is None:
-            clock = SYSTEM_CLOCK
-        elif not isinstance(clock, Clock):
-            raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
-        self._clock = clock
+        self._clock = clock = check_clock(clock)
         self._events = EventStream(self.name, listeners)
         self._primary_successes = AtomicCounter()
         self._lock = threading.Lock()

@@ -24,11 +24,11 @@ from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
-from .._clock import SYSTEM_CLOCK, Clock
+from .._clock import Clock
 from .._events import EventStream, Listener
 from .._policy import Policy
 from .._registry import registry
-from .._validate import check_name
+from .._validate import check_clock, check_name
 from ..errors import ConfigError
 from ._backoff import Backoff
 from ._retry_core import (
@@ -126,11 +126,7 @@ class Retry(Policy):
         listeners: Iterable[Listener] = (),
     ) -> None:
         self.name = check_name("name", name)
-        if clock is None:
-            clock = SYSTEM_CLOCK
-        elif not isinstance(clock, Clock):
-            raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
-        self._clock = clock
+        self._clock = clock = check_clock(clock)
         self._events = EventStream(self.name, listeners)
         self._core = core = RetryCore(
             self.name,

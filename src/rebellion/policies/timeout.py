@@ -44,13 +44,13 @@ from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
-from .._clock import SYSTEM_CLOCK, Clock
+from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy, is_async_callable
 from .._registry import registry
-from .._validate import check_name, check_number
+from .._validate import check_clock, check_name, check_number
 from ..config import setting
-from ..errors import ConfigError, TimeoutExceededError
+from ..errors import TimeoutExceededError
 from ._counter import AtomicCounter
 from ._deadlines import DeadlineQueue
 
@@ -117,11 +117,7 @@ class Timeout(Policy):
             seconds = setting("timeout.seconds")
         self.seconds = check_number("seconds", seconds, minimum=0.0, exclusive_minimum=True)
         self.name = check_name("name", name)
-        if clock is None:
-            clock = SYSTEM_CLOCK
-        elif not isinstance(clock, Clock):
-            raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
-        self._clock = clock
+        self._clock = clock = check_clock(clock)
         self._events = EventStream(self.name, listeners)
         self._calls = AtomicCounter()
         self._timeouts = AtomicCounter()

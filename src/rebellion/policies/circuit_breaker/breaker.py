@@ -9,11 +9,11 @@ from inspect import isawaitable
 from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, TypeVar, final
 
-from ..._clock import SYSTEM_CLOCK, Clock
+from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._policy import Policy
 from ..._registry import registry
-from ..._validate import check_name
+from ..._validate import check_clock, check_name
 from ...errors import CircuitOpenError, ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
@@ -170,11 +170,7 @@ class CircuitBreaker(Policy):
             classifier=classifier,
             history_size=history_size,
         )
-        if clock is not None and not isinstance(clock, Clock):
-            raise ConfigError(
-                "clock", "a Clock (monotonic, wall, sleep, sleep_async, call_later)", clock
-            )
-        self._clock = clock or SYSTEM_CLOCK
+        self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._core = BreakerCore(
             self.name, self.config, self._clock, random.Random(seed), self.events

@@ -28,10 +28,10 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, final
 
-from ..._clock import SYSTEM_CLOCK, Clock
+from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._registry import registry
-from ..._validate import check_callable, check_int, check_name
+from ..._validate import check_callable, check_clock, check_int, check_name
 from ...errors import ConfigError
 from ..circuit_breaker import CircuitBreaker
 from ..classify import FailureClassifier, FailureKind, default_classifier
@@ -97,11 +97,7 @@ class ErrorRecovery(RecoveryCore):
         listeners: Iterable[Listener] = (),
     ) -> None:
         self.name = check_name("name", name)
-        if clock is None:
-            clock = SYSTEM_CLOCK
-        elif not isinstance(clock, Clock):
-            raise ConfigError("clock", "a Clock (monotonic, wall, sleep, ...)", clock)
-        self._clock = clock
+        self._clock = clock = check_clock(clock)
         self._history = ErrorHistory(check_int("history_size", history_size, minimum=1))
         defaults = RecoveryConfig(
             max_retries=check_int("max_retries", max_retries, minimum=0),
