@@ -24,13 +24,14 @@ run: $(STAMP_RUN)
 	$(BIN)/rebellion demo
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
 pytest: $(STAMP_DEV)
+	@$(BIN)/python scripts/ensure_redis.py
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
