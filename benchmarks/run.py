@@ -17,14 +17,14 @@ is always an error.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import _breakers
-import _retries
 from _common import Contender, Group
 from _harness import (
     Prepared,
@@ -43,14 +43,35 @@ from _report import (
     markdown_table,
     text_table,
 )
-from _targets import TARGETS
+from _targets import TARGETS as FOUNDATION_TARGETS
+from _targets import Target
 
-__all__ = ["all_groups", "main"]
+__all__ = ["all_groups", "all_targets", "main"]
+
+_FIRST = ["_breakers", "_retries"]
+"""Group modules reported first; every other ``_*.py`` with a ``groups()`` follows by name."""
+
+
+def _group_modules() -> list[ModuleType]:
+    here = Path(__file__).resolve().parent
+    names = _FIRST + sorted(p.stem for p in here.glob("_*.py") if p.stem not in _FIRST)
+    modules = [importlib.import_module(name) for name in names]
+    return [m for m in modules if callable(getattr(m, "groups", None))]
 
 
 def all_groups() -> list[Group]:
-    """Return every benchmark group, in report order."""
-    return [*_breakers.groups(), *_retries.groups()]
+    """Return every benchmark group, in report order.
+
+    A group module is any ``benchmarks/_*.py`` with a ``groups()`` function; it may also
+    define ``TARGETS`` (a list of :class:`Target`) judged after the run.
+    """
+    return [group for module in _group_modules() for group in module.groups()]
+
+
+def all_targets() -> list[Target]:
+    """Return issue 2's targets followed by every group module's ``TARGETS``."""
+    extra = [t for m in _group_modules() for t in getattr(m, "TARGETS", [])]
+    return [*FOUNDATION_TARGETS, *extra]
 
 
 def _build(contender: Contender, runner: Runner) -> tuple[Prepared | None, str]:
@@ -107,7 +128,7 @@ def _targets(results: list[GroupResult], smoke: bool = False) -> list[tuple[str,
     medians = {(r.group.name, m.name): m.median_ns for r in results for m in r.measurements}
     ran = {r.group.name for r in results}
     out = []
-    for target in TARGETS:
+    for target in all_targets():
         group = target.text.split(":", 1)[0]
         if group not in ran:
             continue
@@ -143,7 +164,7 @@ def _markdown(results: list[GroupResult], settings: Settings, argv: list[str]) -
         "",
         *[f"- {lib} {version}" for lib, version in library_versions(_libraries(results))],
         "",
-        "## Targets (issue 2)",
+        "## Targets",
         "",
         "| status | target | measured |",
         "|:--|:--|:--|",

@@ -60,7 +60,7 @@ def test_smoke_run_prints_every_group(smoke: tuple[subprocess.CompletedProcess[s
         assert f"== {group}:" in proc.stdout, f"group {group} missing from the output"
     assert "== TARGETS ==" in proc.stdout
     assert data is not None, "no JSON written:\n" + proc.stderr[-4000:]
-    assert set(data["groups"]) == set(GROUPS)
+    assert set(GROUPS) <= set(data["groups"])
 
 
 @pytest.mark.e2e
@@ -70,8 +70,7 @@ def test_smoke_run_measures_every_rebellion_contender(
     proc, data = smoke
     assert data is not None, "no JSON written:\n" + proc.stderr[-4000:]
     problems = []
-    for name in GROUPS:
-        group = data["groups"][name]
+    for name, group in data["groups"].items():
         problems += [f"{name}: {error}" for error in group["errors"]]
         ours = [m for m in group["measured"] if m["library"] == "rebellion"]
         if not ours:
