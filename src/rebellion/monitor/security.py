@@ -1,0 +1,214 @@
+"""Who may talk to the monitor: token auth, WebSocket origin check, request size limit.
+
+One pure-ASGI middleware guards HTTP and WebSocket alike. The token, when configured,
+may come as ``Authorization: Bearer <token>``, as a ``token`` query parameter (what a
+browser's WebSocket and the dashboard link can send), or as a WebSocket subprotocol
+``rebellion.token.<token>``. Comparison is constant-time (``hmac.compare_digest``) and
+the token never reaches a log line: :class:`RedactTokens` scrubs uvicorn's access log.
+
+>>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+(True, True, False)
+>>> redact("GET /ws?token=s3cret&x=1")
+'GET /ws?token=***&x=1'
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, final
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = [
+    "TOKEN_SUBPROTOCOL",
+    "Guard",
+    "RedactTokens",
+    "is_loopback",
+    "redact",
+    "token_from_scope",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+TOKEN_SUBPROTOCOL = "rebellion.token."
+"""Prefix of the WebSocket subprotocol that carries the token."""
+
+_TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+|(Bearer\s+)\S+", re.IGNORECASE)
+
+
+def is_loopback(host: str) -> bool:
+    """Return True when binding ``host`` only exposes the service to this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact(text: str) -> str:
+    """Replace token values in ``text`` (query strings, Authorization headers) by ``***``."""
+    return _TOKEN_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+
+
+class RedactTokens(logging.Filter):
+    """A logging filter that scrubs tokens from a record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def token_from_scope(scope: Scope) -> str | None:
+    """Return the token a request or WebSocket upgrade presents, if any."""
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credential = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credential:
+                return credential.strip()
+        if name == b"sec-websocket-protocol":
+            for proto in value.decode("latin-1").split(","):
+                proto = proto.strip()
+                if proto.startswith(TOKEN_SUBPROTOCOL):
+                    return proto[len(TOKEN_SUBPROTOCOL) :]
+    query: bytes = scope.get("query_string", b"")
+    if query:
+        values = parse_qs(query.decode("latin-1")).get("token")
+        if values:
+            return values[0]
+    return None
+
+
+@final
+class Guard:
+    """ASGI middleware: token check, WebSocket origin check, request body limit.
+
+    Args:
+        app: the application to protect.
+        token: the shared secret, or None to allow anyone who can reach the socket
+            (only sensible on a loopback bind, which the CLI enforces).
+        allowed_origins: extra origins accepted on WebSocket upgrades; the server's own
+            origin (from the ``Host`` header) is always accepted.
+        max_body: largest request body accepted, in bytes (413 beyond).
+        open_paths: paths served without a token (liveness probes).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        allowed_origins: Iterable[str] = (),
+        max_body: int = 64 * 1024,
+        open_paths: Iterable[str] = ("/healthz", "/readyz"),
+    ) -> None:
+        self._app = app
+        self._token = token.encode() if token else None
+        self._origins = {o.rstrip("/") for o in allowed_origins}
+        self._max_body = max_body
+        self._open = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if not self._authorised(scope):
+                await _http_error(send, 401, "missing or invalid token")
+                return
+            if _declared_length(scope) > self._max_body:
+                await _http_error(send, 413, f"request body larger than {self._max_body} bytes")
+                return
+            started = False
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                await self._app(scope, self._limited(receive), tracking_send)
+            except _BodyTooLarge as error:
+                if started:
+                    raise
+                await _http_error(send, 413, str(error))
+        elif kind == "websocket":
+            if not self._origin_ok(scope):
+                await receive()  # the websocket.connect message
+                await send({"type": "websocket.close", "code": 4403, "reason": "origin refused"})
+                return
+            if not self._authorised(scope):
+                await receive()
+                await send({"type": "websocket.close", "code": 4401, "reason": "invalid token"})
+                return
+            await self._app(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+    def _authorised(self, scope: Scope) -> bool:
+        if self._token is None or scope.get("path") in self._open:
+            return True
+        presented = token_from_scope(scope)
+        if presented is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self._token)
+
+    def _origin_ok(self, scope: Scope) -> bool:
+        headers: dict[bytes, bytes] = dict(scope.get("headers", []))
+        origin = headers.get(b"origin")
+        if origin is None:
+            return True  # not a browser: nothing to forge a cross-site request with
+        text = origin.decode("latin-1").rstrip("/")
+        if text in self._origins:
+            return True
+        host = headers.get(b"host", b"").decode("latin-1")
+        return host != "" and urlsplit(text).netloc == host
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self._max_body
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge(limit)
+            return message
+
+        return limited
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 1 << 62
+    return 0
+
+
+async def _http_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="rebellion"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,317 @@
+"""SQLite history of metric samples, downsampled into tiers, with retention.
+
+Every sample lands in the finest tier; coarser tiers keep per-bucket count, sum, min
+and max, updated in the same transaction (an upsert per metric and tier), so a range
+query over a month reads ~43,000 one-minute rows instead of 2.6 million raw ones.
+Writes are buffered and committed in batches (one transaction per flush), which is
+what keeps the monitor's own cost near zero.
+
+>>> import tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "history.db")
+>>> store = HistoryStore(path)
+>>> for t in range(30):
+...     store.append(1000.0 + t, {"cpu.total": float(t)})
+>>> store.flush()
+30
+>>> points = store.history("cpu.total", since=1000.0, until=1030.0, resolution=10)
+>>> [(p.at, p.mean) for p in points]
+[(1000.0, 4.5), (1010.0, 14.5), (1020.0, 24.5)]
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import final
+
+from .._validate import check_int, check_number
+from ..errors import ConfigError
+
+__all__ = ["DEFAULT_TIERS", "HistoryStore", "Point", "Tier"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One resolution of the history: buckets of ``resolution`` seconds kept ``retention`` s."""
+
+    resolution: int
+    retention: float
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (
+    Tier(1, 3600.0),
+    Tier(10, 86400.0),
+    Tier(60, 30 * 86400.0),
+)
+"""1 s raw for an hour, 10 s for a day, 1 min for 30 days."""
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One bucket of a metric's history (a raw sample is a bucket of count 1)."""
+
+    at: float
+    mean: float
+    min: float
+    max: float
+    count: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Return the point as a JSON-ready dict."""
+        return {"at": self.at, "mean": self.mean, "min": self.min, "max": self.max, "n": self.count}
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS metric (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS bucket (
+    tier INTEGER NOT NULL, metric INTEGER NOT NULL, at INTEGER NOT NULL,
+    n INTEGER NOT NULL, sum REAL NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,
+    PRIMARY KEY (tier, metric, at)
+) WITHOUT ROWID;
+"""
+
+_UPSERT = """
+INSERT INTO bucket (tier, metric, at, n, sum, lo, hi) VALUES (?, ?, ?, 1, ?, ?, ?)
+ON CONFLICT (tier, metric, at) DO UPDATE SET
+    n = n + 1, sum = sum + excluded.sum,
+    lo = min(lo, excluded.lo), hi = max(hi, excluded.hi)
+"""
+
+
+@final
+class HistoryStore:
+    """Buffered, downsampled metric history in one SQLite file.
+
+    Args:
+        path: the database file (created with its directory's existing parent), or
+            ``":memory:"``.
+        tiers: resolutions and retentions, finest first; resolutions must increase.
+        max_buffer: samples kept in memory before :meth:`append` flushes by itself.
+
+    Raises:
+        ConfigError: on a bad tier list or buffer size.
+
+    The store is thread-safe: the sampler appends from one thread while API handlers
+    query from others (each call takes the store's lock; queries are short).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        tiers: Sequence[Tier] = DEFAULT_TIERS,
+        *,
+        max_buffer: int = 10_000,
+    ) -> None:
+        self._tiers = _checked_tiers(tiers)
+        self._max_buffer = check_int("max_buffer", max_buffer, minimum=1)
+        self._path = str(path)
+        if self._path != ":memory:" and not Path(self._path).parent.is_dir():
+            raise ConfigError("path", "inside an existing directory", self._path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # History is a convenience, not a ledger: NORMAL survives process crashes.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._ids: dict[str, int] = {
+            name: ident for ident, name in self._db.execute("SELECT id, name FROM metric")
+        }
+        self._buffer: list[tuple[float, Mapping[str, float]]] = []
+        self._buffered = 0
+        self._written = 0
+        self._last_prune = -math.inf
+
+    @property
+    def tiers(self) -> tuple[Tier, ...]:
+        """The configured tiers, finest first."""
+        return self._tiers
+
+    def append(self, at: float, values: Mapping[str, float]) -> None:
+        """Buffer one sample of several metrics taken at wall time ``at``.
+
+        Non-finite values are skipped (a NaN mean would poison every coarser bucket).
+        """
+        with self._lock:
+            self._buffer.append((at, values))
+            self._buffered += len(values)
+            full = self._buffered >= self._max_buffer
+        if full:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write buffered samples in one transaction; return how many values were written."""
+        with self._lock:
+            buffer, self._buffer, self._buffered = self._buffer, [], 0
+            if not buffer:
+                return 0
+            rows = list(self._rows(buffer))
+            with self._transaction():
+                self._db.executemany(_UPSERT, rows)
+            written = len(rows) // len(self._tiers)
+            self._written += written
+            newest = buffer[-1][0]
+            if newest - self._last_prune >= 60.0:
+                self._prune(newest)
+            return written
+
+    def _rows(
+        self, buffer: Iterable[tuple[float, Mapping[str, float]]]
+    ) -> Iterable[tuple[int, int, int, float, float, float]]:
+        tiers = [t.resolution for t in self._tiers]
+        for at, values in buffer:
+            for name, value in values.items():
+                if not math.isfinite(value):
+                    continue
+                metric = self._metric_id(name)
+                for resolution in tiers:
+                    start = int(at // resolution) * resolution
+                    yield (resolution, metric, start, value, value, value)
+
+    def _metric_id(self, name: str) -> int:
+        ident = self._ids.get(name)
+        if ident is None:
+            cursor = self._db.execute(
+                "INSERT INTO metric (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,)
+            )
+            if cursor.lastrowid and cursor.rowcount:
+                ident = cursor.lastrowid
+            else:
+                row = self._db.execute("SELECT id FROM metric WHERE name = ?", (name,)).fetchone()
+                ident = int(row[0])
+            self._ids[name] = ident
+        return ident
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _prune(self, now: float) -> None:
+        with self._transaction():
+            for tier in self._tiers:
+                self._db.execute(
+                    "DELETE FROM bucket WHERE tier = ? AND at < ?",
+                    (tier.resolution, int(now - tier.retention)),
+                )
+        self._last_prune = now
+
+    def metrics(self) -> list[str]:
+        """Return every metric name the store has seen, sorted."""
+        with self._lock:
+            return sorted(self._ids)
+
+    def history(
+        self,
+        metric: str,
+        since: float,
+        until: float | None = None,
+        *,
+        resolution: int | None = None,
+        max_points: int | None = None,
+    ) -> list[Point]:
+        """Return ``metric``'s buckets with ``since <= at < until``, oldest first.
+
+        Args:
+            metric: a metric name (see :meth:`metrics`).
+            since: wall-clock start (seconds since the epoch).
+            until: wall-clock end; default: everything after ``since``.
+            resolution: a tier's resolution; default: the finest tier whose retention
+                covers ``since`` and that returns at most ``max_points`` buckets.
+            max_points: upper bound on the number of buckets (default 2,000).
+
+        Raises:
+            ConfigError: on an unknown resolution or bad bounds.
+        """
+        check_number("since", since)
+        if until is not None:
+            check_number("until", until, minimum=since)
+        limit = check_int("max_points", 2000 if max_points is None else max_points, minimum=1)
+        with self._lock:
+            pending = [(at, values) for at, values in self._buffer if metric in values]
+        end = until if until is not None else math.inf
+        tier = self._pick_tier(since, end, resolution, limit)
+        with self._lock:
+            ident = self._ids.get(metric)
+            if ident is None:
+                return []
+            rows = self._db.execute(
+                "SELECT at, n, sum, lo, hi FROM bucket WHERE tier = ? AND metric = ? "
+                "AND at >= ? AND at < ? ORDER BY at DESC LIMIT ?",
+                (
+                    tier.resolution,
+                    ident,
+                    int(since // tier.resolution) * tier.resolution,
+                    end if end != math.inf else 2**62,
+                    limit,
+                ),
+            ).fetchall()
+        points = [Point(float(at), s / n, lo, hi, n) for at, n, s, lo, hi in reversed(rows)]
+        if pending and tier is self._tiers[0]:
+            # Samples not yet flushed still belong to the answer.
+            points += [
+                Point(at, v, v, v, 1)
+                for at, values in pending
+                if since <= at < end and math.isfinite(v := values[metric])
+            ]
+        return points
+
+    def _pick_tier(self, since: float, until: float, resolution: int | None, limit: int) -> Tier:
+        if resolution is not None:
+            for tier in self._tiers:
+                if tier.resolution == resolution:
+                    return tier
+            accepted = ", ".join(str(t.resolution) for t in self._tiers)
+            raise ConfigError("resolution", f"one of {accepted}", resolution)
+        span = until - since if until != math.inf else None
+        for tier in self._tiers:
+            fits = span is None or span / tier.resolution <= limit
+            if fits:
+                return tier
+        return self._tiers[-1]
+
+    def stats(self) -> dict[str, object]:
+        """Return counters: values written, buffered, metrics known, file path."""
+        with self._lock:
+            return {
+                "path": self._path,
+                "written": self._written,
+                "buffered": self._buffered,
+                "metrics": len(self._ids),
+                "tiers": [(t.resolution, t.retention) for t in self._tiers],
+            }
+
+    def close(self) -> None:
+        """Flush what is buffered and close the database."""
+        self.flush()
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _checked_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
+    out = tuple(tiers)
+    if not out or not all(isinstance(t, Tier) for t in out):
+        raise ConfigError("tiers", "a non-empty sequence of Tier", tiers)
+    previous = 0
+    for tier in out:
+        check_int("tiers[].resolution", tier.resolution, minimum=1)
+        check_number("tiers[].retention", tier.retention, minimum=tier.resolution)
+        if tier.resolution <= previous:
+            raise ConfigError("tiers", "ordered by strictly increasing resolution", tiers)
+        previous = tier.resolution
+    return out
