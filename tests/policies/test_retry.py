@@ -561,3 +561,74 @@ def test_call_and_execute_accept_partials() -> None:
     add = functools.partial(lambda a, b: a + b, 1)
     assert policy.call(add, 2) == 3
     assert asyncio.run(policy.execute(add, 3)) == 4
+
+
+# -- run-time switch ---------------------------------------------------------------------
+
+
+def test_suspended_retry_makes_exactly_one_attempt(driver: Driver) -> None:
+    clock = ManualClock()
+    policy = quick(clock, max_attempts=5)
+    policy.suspend()
+    flaky = FlakyCallable([ConnectionError("down")], then="ok")
+    with pytest.raises(RetryExhaustedError) as caught:
+        driver.run(policy, flaky)
+    assert (flaky.calls, clock.sleeps) == (1, [])
+    assert (caught.value.reason, caught.value.attempts) == ("suspended", 1)
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    stats = policy.stats()
+    assert stats["gave_up"] == {"suspended": 1}
+    assert stats["suspended"] is True
+
+
+def test_resumed_retry_retries_again(driver: Driver) -> None:
+    policy = quick(max_attempts=3)
+    policy.suspend()
+    policy.resume()
+    assert not policy.suspended
+    flaky = FlakyCallable([ConnectionError(), ConnectionError()], then="ok")
+    assert driver.run(policy, flaky) == "ok"
+    assert flaky.calls == 3
+
+
+def test_suspended_retry_lets_successes_and_non_retryable_errors_through(driver: Driver) -> None:
+    policy = quick(retry_on=ConnectionError)
+    policy.suspend()
+    assert driver.run(policy, lambda: "fine") == "fine"
+    with pytest.raises(KeyError):
+        driver.run(policy, FlakyCallable([KeyError("k")]))
+
+
+def test_suspensions_nest_and_extra_resumes_are_harmless() -> None:
+    policy = quick()
+    policy.suspend()
+    policy.suspend()
+    policy.resume()
+    assert policy.suspended
+    policy.resume()
+    policy.resume()
+    assert not policy.suspended
+    policy.suspend()
+    assert policy.suspended
+
+
+async def test_suspending_stops_a_call_that_is_between_attempts() -> None:
+    clock = ManualClock(auto_advance=False)
+    policy = quick(clock, max_attempts=5)
+    flaky = FlakyCallable([ConnectionError()] * 10, then="ok")
+    task = asyncio.create_task(policy.execute(flaky.async_call))
+    await clock.advance_async(0)  # first attempt failed; sleeping 0.1s
+    assert flaky.calls == 1
+    policy.suspend()
+    await clock.advance_async(0.1)
+    with pytest.raises(RetryExhaustedError) as caught:
+        await task
+    assert (flaky.calls, caught.value.reason) == (2, "suspended")
+
+
+def test_suspended_success_path_reads_no_clock(driver: Driver) -> None:
+    clock = SpyClock()
+    policy = quick(clock)
+    policy.suspend()
+    assert driver.run(policy, lambda: 1) == 1
+    assert (clock.reads, clock.calls) == (0, [])

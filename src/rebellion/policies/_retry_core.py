@@ -176,6 +176,8 @@ class RetryCore:
         # Without budget, deadline or result checks the drivers use the tightest path.
         self.plain = budget is None and self.deadline is None and not self.checks_results
         self.first_try_successes = AtomicCounter()
+        # > 0 while suspended: read only after a failure, so success paths never pay.
+        self.suspensions = 0
         self._lock = threading.Lock()
         self._later_successes = 0
         self._failures = 0
@@ -211,6 +213,8 @@ class RetryCore:
         """Return ``(stop reason or None, delay, backoff delay)`` after a failed attempt."""
         if attempt >= self.max_attempts:
             return "attempts", 0.0, previous
+        if self.suspensions:
+            return "suspended", 0.0, previous
         backoff = self.backoff.delay(attempt, previous, self.rng)
         delay = backoff
         if hint is not None:
@@ -256,6 +260,17 @@ class RetryCore:
                     RetryScheduled(self.name, self.clock.wall(), attempt, delay, _type(error))
                 )
         return state, reason, previous
+
+    def suspend(self) -> None:
+        """Add one suspension: while any is held, a failed attempt is the last."""
+        with self._lock:
+            self.suspensions += 1
+
+    def resume(self) -> None:
+        """Release one suspension (no error if none is held)."""
+        with self._lock:
+            if self.suspensions:
+                self.suspensions -= 1
 
     # -- outcomes ----------------------------------------------------------------------
 
@@ -303,6 +318,7 @@ class RetryCore:
                 "failures": self._failures,
                 "retries": self._retries,
                 "gave_up": dict(sorted(self._gave_up.items())),
+                "suspended": self.suspensions > 0,
             }
         backoff = self.backoff
         snapshot.update(

@@ -8,6 +8,12 @@
 'ok'
 >>> clock.sleeps
 [0.1, 0.2]
+>>> retry.suspend()            # e.g. in an EMERGENCY operation mode: one attempt only
+>>> retry.call(FlakyCallable([ConnectionError()], then="ok"))  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+rebellion.errors.RetryExhaustedError: 'retry' gave up after 1 attempt(s): suspended exhausted
+>>> retry.resume()
 
 The first attempt is a bare ``try: fn(*args, **kwargs)``: no clock read, no allocation
 (a budget adds one :meth:`RetryBudget.record_request`, a deadline one clock read). The
@@ -172,6 +178,28 @@ class Retry(Policy):
         return self._core.deadline
 
     @property
+    def suspended(self) -> bool:
+        """Whether retrying is switched off (see :meth:`suspend`)."""
+        return self._core.suspensions > 0
+
+    def suspend(self) -> None:
+        """Switch retrying off at run time: every call makes exactly one attempt.
+
+        A retryable failure then ends the call with
+        :class:`~rebellion.errors.RetryExhaustedError` (reason ``"suspended"``) raised from
+        it, as a policy with ``max_attempts=1`` would; non-retryable errors propagate
+        unchanged, and calls already between attempts stop at their next failure.
+        Suspensions nest: each :meth:`suspend` needs one :meth:`resume`, so independent
+        controllers (operation modes, operators) can hold one each. The success path does
+        not read the switch: it costs nothing there.
+        """
+        self._core.suspend()
+
+    def resume(self) -> None:
+        """Release one :meth:`suspend`; retrying resumes when none is held."""
+        self._core.resume()
+
+    @property
     def budget(self) -> RetryBudget | None:
         """The retry budget this policy draws from, if any."""
         return self._core.budget
@@ -291,7 +319,8 @@ class Retry(Policy):
 
         ``calls == successes + failures``; ``retries`` counts extra attempts;
         ``gave_up`` counts calls that ended in :class:`RetryExhaustedError`, by reason
-        (``attempts``, ``deadline``, ``budget``, ``retry_after``); ``budget`` holds the
+        (``attempts``, ``deadline``, ``budget``, ``retry_after``, ``suspended``);
+        ``suspended`` tells whether retrying is switched off; ``budget`` holds the
         budget's own snapshot when there is one.
         """
         return self._core.stats(self.kind)
