@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._events import Event, EventStream, subscribe_all, unsubscribe_all
 from ._registry import Registry, registry
+from .durable import PersistentRequestQueue, RetryableRequest
 from .errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -77,6 +78,7 @@ __all__ = [
     "FailureKind",
     "Fallback",
     "FallbackUsed",
+    "PersistentRequestQueue",
     "Pipeline",
     "PipelineWarning",
     "QueueFullError",
@@ -93,6 +95,7 @@ __all__ = [
     "RetryScheduled",
     "RetryState",
     "RetrySucceeded",
+    "RetryableRequest",
     "SYSTEM_CLOCK",
     "SystemClock",
     "Timeout",

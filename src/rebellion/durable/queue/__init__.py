@@ -1,0 +1,30 @@
+"""Durable request queues: SQLite by default, Redis Streams to share one across hosts.
+
+>>> from rebellion.durable.queue import PersistentRequestQueue, RetryableRequest
+>>> PersistentRequestQueue.kind
+'durable_queue'
+"""
+
+from ._model import (
+    DeadLetter,
+    Delivery,
+    RequestCompleted,
+    RequestDeadLettered,
+    RequestRetryScheduled,
+)
+from ._request import RetryableRequest
+from ._worker import DeliveryContext, current_delivery
+from .sqlite import DEFAULT_RETRY_BACKOFF, PersistentRequestQueue
+
+__all__ = [
+    "DEFAULT_RETRY_BACKOFF",
+    "DeadLetter",
+    "Delivery",
+    "DeliveryContext",
+    "PersistentRequestQueue",
+    "RequestCompleted",
+    "RequestDeadLettered",
+    "RequestRetryScheduled",
+    "RetryableRequest",
+    "current_delivery",
+]

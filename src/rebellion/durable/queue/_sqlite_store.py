@@ -1,0 +1,297 @@
+"""SQL for the SQLite backend: schema and the writes the group-commit writer applies.
+
+Every function here runs on the writer thread inside a batch transaction, takes the
+current wall-clock time as an argument (decisions use the injected clock, never SQLite's
+own), and checks before it writes, so a refusal (a full queue) leaves the batch intact.
+
+Rows: a request lives in ``requests`` until it is acknowledged (deleted, ``done`` is
+counted in ``meta``) or dead-lettered (moved to ``dead_letters``). ``visible_at`` holds
+the time it may next be delivered: the enqueue time, a delay, a retry's backoff, or the
+expiry of the current lease (``lease_token`` set) -- so one index answers "what is due".
+
+>>> import sqlite3
+>>> conn = sqlite3.connect(":memory:", isolation_level=None)
+>>> create_schema(conn)
+>>> sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+['dead_letters', 'idempotency', 'meta', 'requests']
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ...errors import QueueFullError
+from ._model import Delivery
+from ._request import decode_payload
+
+__all__ = [
+    "ack",
+    "claim",
+    "create_schema",
+    "dead_letter",
+    "enqueue",
+    "extend",
+    "fail",
+    "release",
+    "replay",
+]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    priority INTEGER NOT NULL,
+    operation TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    max_retries INTEGER NOT NULL,
+    idempotency_key TEXT,
+    enqueued_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 0,
+    lease_token TEXT,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_order ON requests (priority DESC, seq);
+CREATE INDEX IF NOT EXISTS requests_visible ON requests (visible_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    priority INTEGER NOT NULL,
+    operation TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    max_retries INTEGER NOT NULL,
+    idempotency_key TEXT,
+    enqueued_at REAL NOT NULL,
+    failed_at REAL NOT NULL,
+    deliveries INTEGER NOT NULL,
+    last_error TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('done', 0);
+"""
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables and indexes if they do not exist yet."""
+    conn.executescript(SCHEMA)
+
+
+def _live(conn: sqlite3.Connection, scratch: dict[str, Any]) -> int:
+    live: int | None = scratch.get("live")
+    if live is None:
+        # Counted once per transaction (the writer holds the write lock, so other
+        # processes cannot change it under us), then kept up to date by each write.
+        live = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+        scratch["live"] = live
+    return live
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    scratch: dict[str, Any],
+    row: tuple[Any, ...],
+    key: str | None,
+    max_size: int,
+    name: str,
+    key_expired_before: float,
+) -> tuple[str, bool]:
+    """Insert ``row`` (id, priority, operation, payload, max_retries, key, at, visible).
+
+    Returns:
+        ``(request id, created)``: an existing id and ``False`` for a known key.
+
+    Raises:
+        QueueFullError: ``max_size`` requests are already waiting or leased.
+    """
+    if key is not None:
+        found = conn.execute(
+            "SELECT request_id, created_at FROM idempotency WHERE key = ?", (key,)
+        ).fetchone()
+        if found is not None and found[1] >= key_expired_before:
+            return found[0], False
+    live = _live(conn, scratch)
+    if live >= max_size:
+        raise QueueFullError(name, f"queue {name!r} holds max_size={max_size} requests")
+    conn.execute(
+        "INSERT INTO requests (id, priority, operation, payload, max_retries,"
+        " idempotency_key, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        row,
+    )
+    if key is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO idempotency (key, request_id, created_at) VALUES (?, ?, ?)",
+            (key, row[0], row[6]),
+        )
+    scratch["live"] = live + 1
+    return row[0], True
+
+
+def claim(
+    conn: sqlite3.Connection,
+    scratch: dict[str, Any],
+    now: float,
+    lease: float,
+    token: str,
+    limit: int,
+) -> tuple[list[Delivery], list[tuple[str, int, str]], float | None]:
+    """Lease up to ``limit`` due requests, highest priority first, FIFO within one.
+
+    A request whose leases expired more often than its attempts allow (its worker
+    keeps dying on it) is dead-lettered instead of delivered again.
+
+    Returns:
+        ``(deliveries, dead-lettered (id, deliveries, reason), next due time or None)``.
+    """
+    rows = conn.execute(
+        "SELECT seq, id, operation, payload, max_retries, deliveries, priority, lease_token"
+        " FROM requests WHERE visible_at <= ? ORDER BY priority DESC, seq LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    deliveries: list[Delivery] = []
+    dead: list[tuple[str, int, str]] = []
+    until = now + lease
+    for seq, rid, operation, payload, max_retries, count, priority, held in rows:
+        if count > max_retries:
+            reason = (
+                f"lease expired {count} time(s) without an ack (worker died or hung)"
+                if held is not None
+                else "no attempts left"
+            )
+            dead_letter(conn, scratch, seq, now, reason)
+            dead.append((rid, count, reason))
+            continue
+        conn.execute(
+            "UPDATE requests SET visible_at = ?, deliveries = ?, lease_token = ? WHERE seq = ?",
+            (until, count + 1, token, seq),
+        )
+        args, kwargs = decode_payload(payload)
+        deliveries.append(
+            Delivery(rid, operation, args, kwargs, priority, count + 1, max_retries, token, until)
+        )
+    upcoming = None
+    if not deliveries:
+        upcoming = conn.execute("SELECT min(visible_at) FROM requests").fetchone()[0]
+    return deliveries, dead, upcoming
+
+
+def dead_letter(
+    conn: sqlite3.Connection, scratch: dict[str, Any], seq: int, now: float, error: str
+) -> None:
+    """Move request ``seq`` to the dead-letter table."""
+    conn.execute(
+        "INSERT OR REPLACE INTO dead_letters (id, priority, operation, payload, max_retries,"
+        " idempotency_key, enqueued_at, failed_at, deliveries, last_error)"
+        " SELECT id, priority, operation, payload, max_retries, idempotency_key, enqueued_at,"
+        " ?, deliveries, ? FROM requests WHERE seq = ?",
+        (now, error, seq),
+    )
+    conn.execute("DELETE FROM requests WHERE seq = ?", (seq,))
+    if "live" in scratch:
+        scratch["live"] -= 1
+
+
+def ack(conn: sqlite3.Connection, scratch: dict[str, Any], rid: str, token: str) -> bool:
+    """Delete a completed request; ``False`` if the lease was lost meanwhile."""
+    done = conn.execute(
+        "DELETE FROM requests WHERE id = ? AND lease_token = ?", (rid, token)
+    ).rowcount
+    if done:
+        conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'done'")
+        if "live" in scratch:
+            scratch["live"] -= 1
+    return bool(done)
+
+
+def fail(
+    conn: sqlite3.Connection,
+    scratch: dict[str, Any],
+    rid: str,
+    token: str,
+    now: float,
+    delay: float | None,
+    error: str,
+) -> str:
+    """Record a failed attempt: schedule the retry at ``now + delay``, or dead-letter.
+
+    ``delay`` is ``None`` when the attempts are used up.
+
+    Returns:
+        ``"retry"``, ``"dead"``, or ``"lost"`` (the lease had expired and moved on).
+    """
+    found = conn.execute(
+        "SELECT seq FROM requests WHERE id = ? AND lease_token = ?", (rid, token)
+    ).fetchone()
+    if found is None:
+        return "lost"
+    if delay is None:
+        conn.execute("UPDATE requests SET last_error = ? WHERE seq = ?", (error, found[0]))
+        dead_letter(conn, scratch, found[0], now, error)
+        return "dead"
+    conn.execute(
+        "UPDATE requests SET visible_at = ?, lease_token = NULL, last_error = ? WHERE seq = ?",
+        (now + delay, error, found[0]),
+    )
+    return "retry"
+
+
+def release(conn: sqlite3.Connection, rid: str, token: str, now: float) -> bool:
+    """Give a lease back unused: visible at once, and the delivery does not count."""
+    return bool(
+        conn.execute(
+            "UPDATE requests SET visible_at = ?, lease_token = NULL, deliveries = deliveries - 1"
+            " WHERE id = ? AND lease_token = ?",
+            (now, rid, token),
+        ).rowcount
+    )
+
+
+def extend(conn: sqlite3.Connection, rid: str, token: str, until: float) -> bool:
+    """Move a held lease's expiry to ``until``; ``False`` if it was lost."""
+    return bool(
+        conn.execute(
+            "UPDATE requests SET visible_at = ? WHERE id = ? AND lease_token = ?",
+            (until, rid, token),
+        ).rowcount
+    )
+
+
+def replay(
+    conn: sqlite3.Connection,
+    scratch: dict[str, Any],
+    request_id: str | None,
+    now: float,
+    max_size: int,
+    name: str,
+) -> int:
+    """Move one dead letter (or all, oldest first) back into the queue, fresh attempts.
+
+    Raises:
+        QueueFullError: not even one fits (a partial ``replay all`` returns its count).
+    """
+    if request_id is None:
+        ids = [r[0] for r in conn.execute("SELECT id FROM dead_letters ORDER BY failed_at, id")]
+    else:
+        ids = [request_id]
+    moved = 0
+    for rid in ids:
+        if _live(conn, scratch) >= max_size:
+            if moved or request_id is None:
+                break
+            raise QueueFullError(name, f"queue {name!r} holds max_size={max_size} requests")
+        inserted = conn.execute(
+            "INSERT INTO requests (id, priority, operation, payload, max_retries,"
+            " idempotency_key, enqueued_at, visible_at, deliveries, last_error)"
+            " SELECT id, priority, operation, payload, max_retries, idempotency_key,"
+            " enqueued_at, ?, 0, last_error FROM dead_letters WHERE id = ?",
+            (now, rid),
+        ).rowcount
+        if inserted:
+            conn.execute("DELETE FROM dead_letters WHERE id = ?", (rid,))
+            scratch["live"] += 1
+            moved += 1
+    return moved

@@ -1,0 +1,168 @@
+"""Group commit: one writer thread applies every write, many per fsynced transaction.
+
+Callers hand an operation (a function of the connection and a per-transaction
+scratch dict) to :meth:`GroupCommitWriter.submit`; the writer takes everything queued,
+runs it inside one ``BEGIN IMMEDIATE ... COMMIT`` and only then resolves each caller's
+future. While one commit waits for ``fsync``, new operations pile up and share the
+next one, so throughput grows with the number of concurrent callers while each caller
+still returns only once its write is durable.
+
+An operation that raises an ordinary exception fails alone (it must check before it
+writes); a SQLite error rolls the whole batch back and fails every operation in it.
+
+>>> import sqlite3, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "w.db")
+>>> writer = GroupCommitWriter(sqlite3.connect(path, check_same_thread=False), name="doc")
+>>> writer.call(lambda conn, scratch: conn.execute("CREATE TABLE t(x)") and 1)
+1
+>>> writer.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, final
+
+__all__ = ["GroupCommitWriter", "Operation", "WriterClosedError"]
+
+T = TypeVar("T")
+Operation = Callable[[sqlite3.Connection, dict[str, Any]], Any]
+"""A write run by the writer thread inside the batch transaction."""
+
+_STOP = object()
+
+
+class WriterClosedError(RuntimeError):
+    """The queue was closed; nothing more can be written."""
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in items:
+        if future.done():
+            continue  # the caller was cancelled; its write still happened (or failed)
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+@final
+class GroupCommitWriter:
+    """The single writer of one SQLite database, batching concurrent writes.
+
+    Args:
+        connection: an open connection (``check_same_thread=False``); the writer owns
+            and closes it.
+        name: used for the thread name.
+        max_batch: most operations per transaction.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, *, name: str, max_batch: int = 1024) -> None:
+        connection.isolation_level = None  # explicit BEGIN/COMMIT only
+        self._conn = connection
+        self._max_batch = max_batch
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.commits = 0
+        self.committed_ops = 0
+        self.max_batch_seen = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"rebellion-queue-writer-{name}", daemon=True
+        )
+        self._thread.start()
+
+    async def run(self, op: Operation) -> Any:
+        """Apply ``op`` in the next batch; return its result once the batch is durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._put((op, loop, future))
+        return await future
+
+    def call(self, op: Operation) -> Any:
+        """Apply ``op`` in the next batch, blocking the calling thread until durable."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._put((op, None, future))
+        return future.result()
+
+    def _put(self, item: tuple[Operation, Any, Any]) -> None:
+        if self._closed:
+            raise WriterClosedError("the queue is closed")
+        self._inbox.put(item)
+
+    def close(self) -> None:
+        """Finish every queued operation, then stop the thread and close the connection."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._inbox.put(_STOP)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        inbox = self._inbox
+        stopping = False
+        while not stopping:
+            first = inbox.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._apply(batch)
+        self._conn.close()
+
+    def _apply(self, batch: list[tuple[Operation, Any, Any]]) -> None:
+        conn = self._conn
+        results: list[tuple[Any, BaseException | None]] = []
+        scratch: dict[str, Any] = {}
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for op, _, _ in batch:
+                    try:
+                        results.append((op(conn, scratch), None))
+                    except sqlite3.Error:
+                        raise
+                    except Exception as error:
+                        results.append((None, error))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as batch_error:
+            results = [(None, batch_error)] * len(batch)
+        else:
+            self.commits += 1
+            self.committed_ops += len(batch)
+            if len(batch) > self.max_batch_seen:
+                self.max_batch_seen = len(batch)
+        by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+        for (_, loop, future), (result, failure) in zip(batch, results, strict=True):
+            if loop is None:
+                if failure is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(failure)
+            else:
+                by_loop.setdefault(loop, []).append((future, result, failure))
+        for loop, items in by_loop.items():
+            # One wake-up per event loop per batch, not one per caller.
+            try:
+                loop.call_soon_threadsafe(_settle, items)
+            except RuntimeError:
+                pass  # that loop is closed: nobody is waiting any more
