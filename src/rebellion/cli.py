@@ -1,4 +1,4 @@
-"""The ``rebellion`` command line: ``demo`` and ``config``.
+"""The ``rebellion`` command line: ``serve``, ``demo`` and ``config``.
 
 >>> main(["config"]) == 0  # doctest: +ELLIPSIS
 REBELLION_CACHE_REDIS_URL=...
@@ -78,6 +78,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print plain progress lines instead of the live view (implied without a TTY)",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="run the monitor: live dashboard, API, WebSocket stream and /metrics",
+        description="Sample this host every INTERVAL seconds, analyse and keep the history, "
+        "and serve the dashboard, the HTTP API, the WebSocket stream and /metrics.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port to bind (default: 8765)")
+    serve.add_argument(
+        "--db", default=None, metavar="PATH", help="history file (default: rebellion-monitor.db)"
+    )
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="access token (or REBELLION_TOKEN); required for a non-loopback --host",
+    )
+    serve.add_argument(
+        "--interval",
+        type=_positive,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between samples (default: 1)",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="extra browser origin allowed to open the WebSocket (repeatable)",
+    )
     commands.add_parser(
         "config",
         help="print every REBELLION_* setting and its current value",
@@ -131,6 +161,31 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .monitor.server import DEFAULT_DB, ServeOptions, serve
+    except ImportError as error:
+        print(
+            f"rebellion: serve needs the 'server' extra ({error.name} is missing): "
+            "pip install 'system-rebellion[server]'",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        db=args.db or DEFAULT_DB,
+        token=args.token,
+        interval=args.interval,
+        allowed_origins=tuple(args.allow_origin),
+    ).checked()
+    try:
+        serve(options)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``rebellion`` command line.
 
@@ -151,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         config.validate_environment()
         if args.command == "config":
             return _config(out)
+        if args.command == "serve":
+            return _serve(args)
         return _demo(args, out)
     except ConfigError as error:
         print(f"rebellion: configuration error: {error}", file=sys.stderr)

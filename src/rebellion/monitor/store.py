@@ -121,6 +121,7 @@ class HistoryStore:
         self._ids: dict[str, int] = {
             name: ident for ident, name in self._db.execute("SELECT id, name FROM metric")
         }
+        self._names: set[str] = set(self._ids)
         self._buffer: list[tuple[float, Mapping[str, float]]] = []
         self._buffered = 0
         self._written = 0
@@ -139,6 +140,8 @@ class HistoryStore:
         with self._lock:
             self._buffer.append((at, values))
             self._buffered += len(values)
+            if not self._names.issuperset(values):
+                self._names.update(values)
             full = self._buffered >= self._max_buffer
         if full:
             self.flush()
@@ -201,7 +204,7 @@ class HistoryStore:
     def metrics(self) -> list[str]:
         """Return every metric name the store has seen, sorted."""
         with self._lock:
-            return sorted(self._ids)
+            return sorted(self._names)
 
     def history(
         self,
@@ -236,7 +239,7 @@ class HistoryStore:
         with self._lock:
             ident = self._ids.get(metric)
             if ident is None:
-                return []
+                return [Point(at, v, v, v, 1) for at, v in _pending(pending, metric, since, end)]
             rows = self._db.execute(
                 "SELECT at, n, sum, lo, hi FROM bucket WHERE tier = ? AND metric = ? "
                 "AND at >= ? AND at < ? ORDER BY at DESC LIMIT ?",
@@ -251,11 +254,7 @@ class HistoryStore:
         points = [Point(float(at), s / n, lo, hi, n) for at, n, s, lo, hi in reversed(rows)]
         if pending and tier is self._tiers[0]:
             # Samples not yet flushed still belong to the answer.
-            points += [
-                Point(at, v, v, v, 1)
-                for at, values in pending
-                if since <= at < end and math.isfinite(v := values[metric])
-            ]
+            points += [Point(at, v, v, v, 1) for at, v in _pending(pending, metric, since, end)]
         return points
 
     def _pick_tier(self, since: float, until: float, resolution: int | None, limit: int) -> Tier:
@@ -288,6 +287,16 @@ class HistoryStore:
         self.flush()
         with self._lock:
             self._db.close()
+
+
+def _pending(
+    pending: Iterable[tuple[float, Mapping[str, float]]], metric: str, since: float, end: float
+) -> list[tuple[float, float]]:
+    return [
+        (at, v)
+        for at, values in pending
+        if since <= at < end and math.isfinite(v := values[metric])
+    ]
 
 
 class _Transaction:

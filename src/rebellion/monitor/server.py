@@ -1,0 +1,92 @@
+"""Assemble and run the monitor: ``rebellion serve`` lands here.
+
+:func:`build` wires the parts (host sampler, history store, transformer, alert rules,
+WebSocket hub, Prometheus exposition) into an ASGI app; :func:`serve` runs it with
+uvicorn after the bind check: a non-loopback address needs a token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import config
+from ..errors import ConfigError
+from .app import create_app
+from .security import Guard, RedactTokens, is_loopback
+from .service import MonitorService
+from .store import HistoryStore
+
+__all__ = ["DEFAULT_DB", "ServeOptions", "build", "serve"]
+
+DEFAULT_DB = "rebellion-monitor.db"
+"""History file used when ``--db`` is not given (in the working directory)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What ``rebellion serve`` was asked for."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    db: str = DEFAULT_DB
+    token: str | None = None
+    interval: float = 1.0
+    allowed_origins: tuple[str, ...] = ()
+
+    def checked(self) -> ServeOptions:
+        """Return the options with the token taken from ``REBELLION_TOKEN`` if unset.
+
+        Raises:
+            ConfigError: on a non-loopback bind without a token, or a bad port/interval.
+        """
+        token = self.token or config.setting("token") or None
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("port", "an integer in [0, 65535]", self.port)
+        if not 0.05 <= self.interval <= 3600:
+            raise ConfigError("interval", "a number of seconds in [0.05, 3600]", self.interval)
+        if not is_loopback(self.host) and not token:
+            raise ConfigError(
+                "token",
+                f"set (--token or REBELLION_TOKEN) to bind a non-loopback address like "
+                f"{self.host!r}",
+                None,
+            )
+        if token is not None and len(token) < 16:
+            raise ConfigError("token", "at least 16 characters", "<hidden>")
+        return ServeOptions(
+            self.host, self.port, self.db, token, self.interval, self.allowed_origins
+        )
+
+
+def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, MonitorService]:
+    """Return the guarded app and its service for ``options`` (already checked)."""
+    if options.db != ":memory:":
+        Path(options.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    store = HistoryStore(options.db)
+    service = MonitorService(store, interval=options.interval, **service_options)
+    app = create_app(service, token=options.token, allowed_origins=options.allowed_origins)
+    return app, service
+
+
+def serve(options: ServeOptions) -> None:
+    """Run the monitor until interrupted."""
+    import uvicorn
+
+    options = options.checked()
+    app, _ = build(options)
+    redactor = RedactTokens()
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(redactor)
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level="info",
+        ws_max_size=64 * 1024,
+        lifespan="on",
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
