@@ -15,12 +15,23 @@ from .errors import (
     CircuitOpenError,
     CircuitOpenException,
     ConfigError,
+    LimitExceededError,
     QueueFullError,
     RateLimitedError,
     RebellionError,
     RejectedError,
     RetryExhaustedError,
     TimeoutExceededError,
+)
+from .policies.adaptive import (
+    AdaptiveLimiter,
+    AIMDLimit,
+    CallShed,
+    Gradient2Limit,
+    LimitAlgorithm,
+    LimitChanged,
+    VegasLimit,
+    get_adaptive_limiter,
 )
 from .policies.budget import RetryBudget
 from .policies.circuit_breaker import (
@@ -57,8 +68,11 @@ from .policies.timeout import Timeout, TimeoutOccurred
 __version__ = "0.1.0"
 
 __all__ = [
+    "AIMDLimit",
+    "AdaptiveLimiter",
     "BulkheadFullError",
     "CallRejected",
+    "CallShed",
     "CircuitBreaker",
     "CircuitFailureRecorded",
     "CircuitOpenError",
@@ -78,6 +92,10 @@ __all__ = [
     "FailureKind",
     "Fallback",
     "FallbackUsed",
+    "Gradient2Limit",
+    "LimitAlgorithm",
+    "LimitChanged",
+    "LimitExceededError",
     "PersistentRequestQueue",
     "Pipeline",
     "PipelineWarning",
@@ -101,9 +119,11 @@ __all__ = [
     "Timeout",
     "TimeoutExceededError",
     "TimeoutOccurred",
+    "VegasLimit",
     "__version__",
     "default_classifier",
     "error_recovery",
+    "get_adaptive_limiter",
     "get_circuit_breaker",
     "get_retry_policy",
     "registry",

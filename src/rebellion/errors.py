@@ -8,6 +8,7 @@
     │   ├── CircuitOpenError (alias CircuitOpenException)
     │   ├── BulkheadFullError
     │   ├── RateLimitedError
+    │   ├── LimitExceededError                 adaptive concurrency limit: shed
     │   └── QueueFullError
     ├── TimeoutExceededError (also TimeoutError)
     └── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
@@ -28,6 +29,7 @@ __all__ = [
     "CircuitOpenError",
     "CircuitOpenException",
     "ConfigError",
+    "LimitExceededError",
     "QueueFullError",
     "RateLimitedError",
     "RebellionError",
@@ -119,6 +121,37 @@ class BulkheadFullError(RejectedError):
 
 class RateLimitedError(RejectedError):
     """The rate limiter refused the call; ``retry_after`` tells when a token frees up."""
+
+
+class LimitExceededError(RejectedError):
+    """An adaptive concurrency limiter shed the call.
+
+    Attributes:
+        reason: ``"limit"`` (no permit and no backlog), ``"backlog"`` (a newer waiter
+            took its place) or ``"max_wait"`` (no permit freed in time).
+        partition: the traffic class that asked, or ``None``.
+        limit: the concurrency limit when the call was shed.
+    """
+
+    def __init__(
+        self,
+        policy: str,
+        reason: str,
+        partition: str | None = None,
+        limit: int = 0,
+        retry_after: float | None = None,
+    ) -> None:
+        self.reason = reason
+        self.partition = partition
+        self.limit = limit
+        where = "" if partition is None else f" (partition {partition!r})"
+        super().__init__(policy, f"{policy!r} shed the call{where}: {reason}", retry_after)
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
+        return (
+            type(self),
+            (self.policy, self.reason, self.partition, self.limit, self.retry_after),
+        )
 
 
 class QueueFullError(RejectedError):
