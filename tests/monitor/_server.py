@@ -20,9 +20,8 @@ __all__ = ["running"]
 def running(app: Any, *, host: str = "127.0.0.1", **config: Any) -> Iterator[str]:
     """Serve ``app`` on a free port until the block ends; yield its base URL."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **config)
-    )
+    config.setdefault("log_level", "warning")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="on", **config))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"

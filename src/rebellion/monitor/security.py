@@ -144,12 +144,10 @@ class Guard:
                 await _http_error(send, 413, str(error))
         elif kind == "websocket":
             if not self._origin_ok(scope):
-                await receive()  # the websocket.connect message
-                await send({"type": "websocket.close", "code": 4403, "reason": "origin refused"})
+                await _deny_upgrade(scope, receive, send, 403, "origin refused")
                 return
             if not self._authorised(scope):
-                await receive()
-                await send({"type": "websocket.close", "code": 4401, "reason": "invalid token"})
+                await _deny_upgrade(scope, receive, send, 401, "missing or invalid token")
                 return
             await self._app(scope, receive, send)
         else:
@@ -203,6 +201,23 @@ def _declared_length(scope: Scope) -> int:
             except ValueError:
                 return 1 << 62
     return 0
+
+
+async def _deny_upgrade(scope: Scope, receive: Receive, send: Send, status: int, why: str) -> None:
+    """Refuse a WebSocket handshake with a real HTTP status when the server allows it."""
+    await receive()  # the websocket.connect message
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"detail": why}).encode()
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 4000 + status, "reason": why})
 
 
 async def _http_error(send: Send, status: int, detail: str) -> None:

@@ -19,7 +19,7 @@ from .security import Guard, RedactTokens, is_loopback
 from .service import MonitorService
 from .store import HistoryStore
 
-__all__ = ["DEFAULT_DB", "ServeOptions", "build", "serve"]
+__all__ = ["DEFAULT_DB", "ServeOptions", "build", "install_redaction", "serve"]
 
 DEFAULT_DB = "rebellion-monitor.db"
 """History file used when ``--db`` is not given (in the working directory)."""
@@ -71,15 +71,21 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     return app, service
 
 
+def install_redaction() -> None:
+    """Scrub tokens from uvicorn's log records (access lines carry query strings)."""
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
 def serve(options: ServeOptions) -> None:
     """Run the monitor until interrupted."""
     import uvicorn
 
     options = options.checked()
     app, _ = build(options)
-    redactor = RedactTokens()
-    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).addFilter(redactor)
+    install_redaction()
     config = uvicorn.Config(
         app,
         host=options.host,
