@@ -32,6 +32,7 @@ typecheck: $(STAMP_DEV)
 
 pytest: $(STAMP_DEV)
 	@$(BIN)/python scripts/ensure_redis.py
+	@$(BIN)/python scripts/ensure_chromium.py
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

@@ -17,9 +17,11 @@ __all__ = ["running"]
 
 
 @contextmanager
-def running(app: Any, *, host: str = "127.0.0.1", **config: Any) -> Iterator[str]:
-    """Serve ``app`` on a free port until the block ends; yield its base URL."""
-    port = free_port()
+def running(
+    app: Any, *, host: str = "127.0.0.1", port: int | None = None, **config: Any
+) -> Iterator[str]:
+    """Serve ``app`` on ``port`` (default: a free one) until the block ends; yield its URL."""
+    port = free_port() if port is None else port
     config.setdefault("log_level", "warning")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="on", **config))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
