@@ -16,6 +16,30 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "rebellion.metrics needs NumPy: pip install 'system-rebellion[metrics]'"
     ) from exc
 
+from ._alerts import Alert, AlertBook
+from ._config import MetricsConfig
+from ._instruments import CounterChild, GaugeChild, HistogramChild, MeterChild
+from ._timing import Timing
 from .anomaly import AnomalyDetector, AnomalyDetectorBank, anomaly_params
+from .collector import MetricsCollector
+from .prometheus import RebellionPrometheusCollector, prometheus_registry, prometheus_text
+from .severity import AlertSeverity
 
-__all__ = ["AnomalyDetector", "AnomalyDetectorBank", "anomaly_params"]
+__all__ = [
+    "Alert",
+    "AlertBook",
+    "AlertSeverity",
+    "AnomalyDetector",
+    "AnomalyDetectorBank",
+    "CounterChild",
+    "GaugeChild",
+    "HistogramChild",
+    "MeterChild",
+    "MetricsCollector",
+    "MetricsConfig",
+    "RebellionPrometheusCollector",
+    "Timing",
+    "anomaly_params",
+    "prometheus_registry",
+    "prometheus_text",
+]
