@@ -13,15 +13,18 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[cli]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,server]'
 	@touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[cli,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,server,dev,bench]'
 	@touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/rebellion demo
+	$(BIN)/rebellion serve
+
+demo: $(STAMP_RUN)
+	$(BIN)/rebellion demo --serve
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks scripts

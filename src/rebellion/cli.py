@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="calls offered per second (default: 200)",
     )
     demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="also run the monitor (dashboard on --port) and repeat the demo until Ctrl-C",
+    )
+    demo.add_argument(
+        "--port", type=int, default=8765, help="monitor port with --serve (default: 8765)"
+    )
+    demo.add_argument(
         "--no-live",
         action="store_true",
         help="print plain progress lines instead of the live view (implied without a TTY)",
@@ -145,6 +153,8 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
     from ._demo_view import format_summary, run_live, run_plain
     from .demo import DemoSimulation
 
+    if args.serve:
+        return _demo_served(args, out)
     sim = DemoSimulation(duration=args.duration, rate=args.rate, seed=args.seed)
     live = not args.no_live and out.isatty()
     interval = 1.0 if args.duration > 5 else 0.5
@@ -159,6 +169,43 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
         flush=True,
     )
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _demo_served(args: argparse.Namespace, out: IO[str]) -> int:
+    """Run the demo again and again beside the monitor, so the dashboard shows it live."""
+    from ._demo_view import run_plain
+    from .demo import DemoSimulation
+
+    try:
+        import uvicorn
+
+        from .monitor.server import ServeOptions, build, install_redaction
+    except ImportError as error:
+        print(f"rebellion: demo --serve needs the 'server' extra ({error.name})", file=sys.stderr)
+        return EXIT_CONFIG
+    options = ServeOptions(port=args.port, db=":memory:").checked()
+
+    async def both() -> None:
+        app, _ = build(options)
+        install_redaction()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=options.host, port=options.port, log_level="warning")
+        )
+        serving = asyncio.create_task(server.serve())
+        print(f"dashboard: http://{options.host}:{options.port}/", file=out, flush=True)
+        try:
+            while not serving.done():
+                sim = DemoSimulation(duration=args.duration, rate=args.rate, seed=args.seed)
+                await run_plain(sim, out, 1.0)
+        finally:
+            server.should_exit = True
+            await serving
+
+    try:
+        asyncio.run(both())
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
