@@ -1,0 +1,333 @@
+"""Bulkhead: cap concurrent calls, queue a bounded number, refuse the rest.
+
+One bulkhead has **one capacity shared by both faces**: sync calls from threads and
+async calls from tasks take slots from the same count and wait in the same FIFO queue
+(a dependency does not care which kind of caller overloads it). Refusals raise
+:class:`~rebellion.errors.BulkheadFullError` with ``retry_after`` estimated from the
+mean duration of calls sampled while the bulkhead was full.
+
+>>> import asyncio
+>>> bulkhead = Bulkhead("db", max_concurrent=2, max_queue=10, max_wait=1.0)
+>>> @bulkhead
+... async def query(sql):
+...     return f"rows for {sql}"
+>>> asyncio.run(query("select 1"))
+'rows for select 1'
+>>> bulkhead.stats()["admitted"], bulkhead.stats()["active"]
+(1, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from inspect import isawaitable
+from types import CoroutineType, TracebackType
+from typing import Any, ClassVar, TypeVar, final
+
+from .._clock import Clock
+from .._events import Event, EventStream, Listener
+from .._policy import Policy
+from .._registry import registry
+from .._validate import check_clock, check_int, check_name, check_optional_number
+from ._bulkhead_core import BulkheadCore
+
+__all__ = ["Bulkhead", "BulkheadRejected", "BulkheadResized", "get_bulkhead"]
+
+T = TypeVar("T")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BulkheadRejected(Event):
+    """A call was refused: ``reason`` is ``"queue_full"`` or ``"timeout"``."""
+
+    reason: str
+    active: int
+    queued: int
+    retry_after: float | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BulkheadResized(Event):
+    """The limits changed at run time (an operation mode shrinking caps, say)."""
+
+    old_max_concurrent: int
+    max_concurrent: int
+    old_max_queue: int
+    max_queue: int
+
+
+@final
+class Bulkhead(Policy):
+    """Run at most ``max_concurrent`` calls at once; queue up to ``max_queue`` more.
+
+    A queued call waits at most ``max_wait`` seconds (``None``: until a slot frees),
+    cancellably: a cancelled waiting task leaves the queue, and a task cancelled just
+    after being handed a slot passes it on. The uncontended path takes no lock.
+
+    Args:
+        name: shown in errors, events, statistics and the dashboard.
+        max_concurrent: calls allowed to run at the same time (>= 1).
+        max_queue: calls allowed to wait for a slot (0: refuse at once when full).
+        max_wait: seconds a queued call waits before it is refused (``None``: no limit,
+            ``0``: never wait).
+        clock: time source (``ManualClock`` in tests). Under a virtual clock a waiting
+            *thread* times out when the clock is advanced past its deadline.
+        listeners: callables receiving :class:`BulkheadRejected` / :class:`BulkheadResized`.
+
+    Raises:
+        ConfigError: a parameter is out of range.
+    """
+
+    kind: ClassVar[str] = "bulkhead"
+
+    def __init__(
+        self,
+        name: str = "bulkhead",
+        *,
+        max_concurrent: int = 10,
+        max_queue: int = 0,
+        max_wait: float | None = None,
+        clock: Clock | None = None,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self.name = check_name("name", name)
+        limit = check_int("max_concurrent", max_concurrent, minimum=1)
+        queue = check_int("max_queue", max_queue, minimum=0)
+        wait = check_optional_number("max_wait", max_wait, minimum=0.0)
+        self._clock = check_clock(clock)
+        self.events = EventStream(self.name, listeners)
+        self._core = BulkheadCore(self.name, limit, queue, wait, self._clock, self._rejected)
+        registry.track(self)
+
+    # -- limits --------------------------------------------------------------------------
+
+    @property
+    def max_concurrent(self) -> int:
+        return self._core.limit
+
+    @property
+    def max_queue(self) -> int:
+        return self._core.max_queue
+
+    @property
+    def max_wait(self) -> float | None:
+        return self._core.max_wait
+
+    def resize(self, max_concurrent: int, max_queue: int | None = None) -> None:
+        """Change the limits now; shrinking never interrupts running or queued calls.
+
+        Growing hands the new slots to queued callers at once. Shrinking below the
+        running count lets the excess finish; new calls wait until the count is under
+        the new limit.
+
+        Args:
+            max_concurrent: the new concurrency cap (>= 1).
+            max_queue: the new queue cap (``None``: unchanged).
+
+        Raises:
+            ConfigError: a limit is out of range.
+        """
+        limit = check_int("max_concurrent", max_concurrent, minimum=1)
+        core = self._core
+        queue = (
+            core.max_queue if max_queue is None else check_int("max_queue", max_queue, minimum=0)
+        )
+        old_limit, old_queue = core.limit, core.max_queue
+        core.resize(limit, queue)
+        if self.events.active and (old_limit, old_queue) != (limit, queue):
+            event = BulkheadResized(
+                self.name, self._clock.wall(), old_limit, limit, old_queue, queue
+            )
+            self.events.emit(event)
+
+    def _rejected(self, reason: str, retry_after: float | None) -> None:
+        if self.events.active:
+            core = self._core
+            self.events.emit(
+                BulkheadRejected(
+                    self.name,
+                    self._clock.wall(),
+                    reason,
+                    core.active,
+                    len(core.waiters),
+                    retry_after,
+                )
+            )
+
+    # -- drivers -------------------------------------------------------------------------
+
+    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        return self._wrap_sync(fn)(*args, **kwargs)
+
+    async def _async(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        core = self._core
+        if core.fast and core.active < core.limit and not core.waiters:
+            core.active += 1
+            core.admitted += 1
+        else:
+            await core.acquire_async()
+        try:
+            result = fn(*args, **kwargs)
+            if type(result) is CoroutineType or isawaitable(result):
+                result = await result
+            return result
+        finally:
+            core.release()
+
+    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
+        core = self._core
+        fast = core.fast
+        acquire = core.acquire_sync
+        release = core.release
+        monotonic = self._clock.monotonic
+        record = core.record
+
+        def guarded(*args: Any, **kwargs: Any) -> T:
+            # Call-free check-and-take (see _atomic); a full bulkhead takes the lock.
+            if fast and core.active < core.limit and not core.waiters:
+                core.active += 1
+                core.admitted += 1
+                started = monotonic() if core.active >= core.limit else None
+            else:
+                acquire()
+                started = monotonic()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if started is not None:
+                    record(monotonic() - started)
+                if fast and not core.waiters:
+                    core.active -= 1
+                else:
+                    release()
+
+        return guarded
+
+    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        core = self._core
+        fast = core.fast
+        acquire = core.acquire_async
+        release = core.release
+        monotonic = self._clock.monotonic
+        record = core.record
+
+        async def guarded(*args: Any, **kwargs: Any) -> T:
+            if fast and core.active < core.limit and not core.waiters:
+                core.active += 1
+                core.admitted += 1
+                # Durations are sampled only while full: they feed retry_after estimates.
+                started = monotonic() if core.active >= core.limit else None
+            else:
+                await acquire()
+                started = monotonic()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                if started is not None:
+                    record(monotonic() - started)
+                if fast and not core.waiters:
+                    core.active -= 1
+                else:
+                    release()
+
+        return guarded
+
+    # -- guarded blocks and manual permits ---------------------------------------------------
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits; pair with :meth:`release`."""
+        return self._core.try_acquire()
+
+    def acquire(self) -> None:
+        """Take a slot, waiting if allowed; pair with :meth:`release`.
+
+        Raises:
+            BulkheadFullError: the queue is full or ``max_wait`` elapsed.
+        """
+        self._core.acquire_sync()
+
+    async def acquire_async(self) -> None:
+        """Take a slot from async code, waiting cancellably if allowed.
+
+        Raises:
+            BulkheadFullError: the queue is full or ``max_wait`` elapsed.
+        """
+        await self._core.acquire_async()
+
+    def release(self) -> None:
+        """Give back a slot taken with an ``acquire`` method."""
+        self._core.release()
+
+    def __enter__(self) -> Bulkhead:
+        self._core.acquire_sync()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._core.release()
+
+    async def __aenter__(self) -> Bulkhead:
+        await self._core.acquire_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._core.release()
+
+    # -- observation ---------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Return a snapshot: limits, running and queued calls, lifetime counters."""
+        core = self._core
+        rejected = core.rejected_full + core.rejected_timeout
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "max_concurrent": core.limit,
+            "max_queue": core.max_queue,
+            "max_wait": core.max_wait,
+            "active": core.active,
+            "queued": len(core.waiters),
+            "available": max(0, core.limit - core.active),
+            "admitted": core.admitted,
+            "rejected": rejected,
+            "rejected_queue_full": core.rejected_full,
+            "rejected_timeout": core.rejected_timeout,
+            "cancelled": core.cancelled,
+            "mean_duration": core.mean_duration,
+        }
+
+    def __repr__(self) -> str:
+        core = self._core
+        return f"Bulkhead(name={self.name!r}, active={core.active}/{core.limit})"
+
+
+def get_bulkhead(name: str, **settings: Any) -> Bulkhead:
+    """Return the bulkhead registered as ``name``, creating it with ``settings`` first.
+
+    >>> from rebellion import registry
+    >>> a = get_bulkhead("payments", max_concurrent=5)
+    >>> get_bulkhead("payments") is a, get_bulkhead("payments", max_concurrent=5) is a
+    (True, True)
+    >>> registry.unregister("bulkhead", "payments")
+
+    Raises:
+        ConfigError: ``name`` is registered with different settings.
+    """
+    comparable = {k: v for k, v in settings.items() if k not in ("clock", "listeners")}
+    return registry.get_or_create(
+        Bulkhead.kind, name, lambda: Bulkhead(name, **settings), comparable
+    )
