@@ -34,6 +34,7 @@ from .policies.adaptive import (
     get_adaptive_limiter,
 )
 from .policies.budget import RetryBudget
+from .policies.chaos import Chaos, FaultInjected
 from .policies.circuit_breaker import (
     CallRejected,
     CircuitBreaker,
@@ -44,6 +45,7 @@ from .policies.circuit_breaker import (
 )
 from .policies.classify import Classification, FailureClassifier, FailureKind, default_classifier
 from .policies.fallback import Fallback, FallbackUsed
+from .policies.hedge import Hedge, HedgeStarted, HedgeWon
 from .policies.pipeline import Pipeline, PipelineWarning
 from .policies.recovery import (
     ErrorHandled,
@@ -73,6 +75,7 @@ __all__ = [
     "BulkheadFullError",
     "CallRejected",
     "CallShed",
+    "Chaos",
     "CircuitBreaker",
     "CircuitFailureRecorded",
     "CircuitOpenError",
@@ -92,7 +95,11 @@ __all__ = [
     "FailureKind",
     "Fallback",
     "FallbackUsed",
+    "FaultInjected",
     "Gradient2Limit",
+    "Hedge",
+    "HedgeStarted",
+    "HedgeWon",
     "LimitAlgorithm",
     "LimitChanged",
     "LimitExceededError",

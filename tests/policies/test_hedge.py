@@ -1,0 +1,211 @@
+"""Hedge: virtual-time hedging delays, first success wins, losers cancelled, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from _drivers import Driver
+from rebellion import ConfigError, Hedge, HedgeStarted, HedgeWon, Pipeline, Retry
+from rebellion.testing import ManualClock, RecordingListener
+
+
+async def settle(clock: ManualClock, seconds: float = 0.0) -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+    await clock.advance_async(seconds)
+
+
+def test_returns_the_result_in_every_driver_without_hedging(driver: Driver) -> None:
+    hedge = Hedge(delay=10.0, clock=ManualClock(auto_advance=False))
+    try:
+        assert driver.run(hedge, lambda x: x + 1, 1) == 2
+        stats = hedge.stats()
+        assert (stats["calls"], stats["attempts"], stats["hedges"]) == (1, 1, 0)
+        assert stats["wins_by_attempt"] == [1, 0]
+    finally:
+        hedge.close()
+
+
+async def test_a_slow_first_attempt_is_hedged_after_the_delay_and_cancelled() -> None:
+    clock = ManualClock(auto_advance=False)
+    recorder = RecordingListener()
+    hedge = Hedge(delay=0.2, max_hedged_attempts=2, clock=clock, listeners=[recorder])
+    started: list[float] = []
+    cancelled: list[int] = []
+
+    async def call() -> str:
+        index = len(started)
+        started.append(clock.monotonic())
+        try:
+            await clock.sleep_async(1.0 if index == 0 else 0.1)
+        except asyncio.CancelledError:
+            cancelled.append(index)
+            raise
+        return f"attempt {index}"
+
+    task = asyncio.create_task(hedge.execute(call))
+    await settle(clock, 0.19)
+    assert started == [0.0]
+    await settle(clock, 0.01)
+    assert started == [0.0, 0.2]
+    await settle(clock, 0.1)
+    assert await task == "attempt 1"
+    assert cancelled == [0]
+    assert hedge.stats()["wins_by_attempt"] == [0, 1, 0]
+    assert [type(e).__name__ for e in recorder.events] == ["HedgeStarted", "HedgeWon"]
+    won = recorder.of_type(HedgeWon)[0]
+    assert (won.attempt, won.latency) == (1, pytest.approx(0.1))
+    assert recorder.of_type(HedgeStarted)[0].after == pytest.approx(0.2)
+
+
+async def test_a_failed_attempt_hedges_at_once_and_the_last_error_is_raised() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=5.0, max_hedged_attempts=2, clock=clock)
+    calls: list[float] = []
+
+    async def call() -> None:
+        calls.append(clock.monotonic())
+        raise ConnectionError(f"attempt {len(calls) - 1}")
+
+    with pytest.raises(ConnectionError, match="attempt 2"):
+        await hedge.execute(call)
+    assert calls == [0.0, 0.0, 0.0]
+    stats = hedge.stats()
+    assert (stats["attempts"], stats["hedges"], stats["failures"]) == (3, 2, 1)
+
+
+async def test_outer_cancellation_cancels_every_attempt() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.1, max_hedged_attempts=1, clock=clock)
+    cancelled = 0
+
+    async def call() -> None:
+        nonlocal cancelled
+        try:
+            await clock.sleep_async(60)
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+
+    task = asyncio.create_task(hedge.execute(call))
+    await settle(clock, 0.1)
+    await settle(clock)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled == 2
+    assert clock.pending_timers == 0
+
+
+async def test_delay_follows_the_observed_percentile_after_min_samples() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=1.0, percentile=90, min_samples=20, sample_size=50, clock=clock)
+
+    async def timed(seconds: float) -> None:
+        task = asyncio.create_task(hedge.execute(clock.sleep_async, seconds))
+        await settle(clock, seconds)
+        await task
+
+    for i in range(19):
+        await timed(0.01 * (i % 10 + 1))
+    assert hedge.current_delay == 1.0  # too few samples to trust a percentile
+    await timed(0.05)
+    assert hedge.current_delay == pytest.approx(0.09)  # nearest-rank p90 of 20 samples
+    assert hedge.stats()["samples"] == 20
+
+
+def test_sync_attempts_run_in_the_pool_and_a_loser_is_discarded() -> None:
+    hedge = Hedge(delay=0.0, max_hedged_attempts=1)
+    release = threading.Event()
+    seen: list[str] = []
+
+    def call() -> str:
+        if not seen:
+            seen.append("slow")
+            release.wait(5)  # a sync loser cannot be interrupted: it finishes later
+            return "slow"
+        seen.append("fast")
+        return "fast"
+
+    try:
+        assert hedge.call(call) == "fast"
+        release.set()
+        assert hedge.stats()["wins_by_attempt"] == [0, 1]
+    finally:
+        hedge.close()
+
+
+def test_sync_hedge_waits_for_the_virtual_delay() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.5, clock=clock)
+    gate = threading.Event()
+    results: list[str] = []
+
+    def call() -> str:
+        if not results:
+            results.append("first")
+            gate.wait(5)
+            return "first"
+        return "second"
+
+    runner = threading.Thread(target=lambda: results.append(hedge.call(call)))
+    runner.start()
+    while clock.pending_timers == 0:
+        pass
+    clock.advance(0.5)
+    runner.join(5)
+    gate.set()
+    hedge.close()
+    assert results == ["first", "second"]
+
+
+async def test_many_concurrent_calls_account_exactly() -> None:
+    hedge = Hedge(delay=0.01, max_hedged_attempts=1, clock=ManualClock(auto_advance=False))
+
+    async def call(i: int) -> int:
+        if i % 3 == 0:
+            raise ValueError(i)
+        return i
+
+    results = await asyncio.gather(
+        *(hedge.execute(call, i) for i in range(2000)), return_exceptions=True
+    )
+    errors = sum(isinstance(r, ValueError) for r in results)
+    stats = hedge.stats()
+    assert stats["calls"] == 2000
+    assert stats["failures"] == errors == 667
+    assert sum(stats["wins_by_attempt"]) == 2000 - errors
+
+
+def test_works_inside_a_pipeline() -> None:
+    hedge = Hedge(delay=1.0, clock=ManualClock())
+    try:
+        assert Pipeline(Retry(max_attempts=2, initial_delay=0), hedge).call(lambda: 7) == 7
+    finally:
+        hedge.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "parameter"),
+    [
+        ({"name": ""}, "name"),
+        ({"delay": -1}, "delay"),
+        ({"percentile": 101}, "percentile"),
+        ({"percentile": -1}, "percentile"),
+        ({"min_samples": 0}, "min_samples"),
+        ({"min_samples": 20, "sample_size": 10}, "min_samples"),
+        ({"sample_size": 0}, "sample_size"),
+        ({"max_hedged_attempts": 0}, "max_hedged_attempts"),
+        ({"max_workers": 0}, "max_workers"),
+        ({"clock": 1}, "clock"),
+        ({"listeners": ["x"]}, "listeners"),
+    ],
+)
+def test_bad_settings_name_the_parameter(settings: dict[str, Any], parameter: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Hedge(**settings)
+    assert caught.value.parameter == parameter
