@@ -20,26 +20,44 @@ from ._alerts import Alert, AlertBook
 from ._config import MetricsConfig
 from ._instruments import CounterChild, GaugeChild, HistogramChild, MeterChild
 from ._timing import Timing
+from .alerting import (
+    AbsenceRule,
+    AlertManager,
+    AlertSnapshot,
+    AnomalyRule,
+    Notification,
+    RateOfChangeRule,
+    ThresholdRule,
+    get_alert_manager,
+)
 from .anomaly import AnomalyDetector, AnomalyDetectorBank, anomaly_params
 from .collector import MetricsCollector
 from .prometheus import RebellionPrometheusCollector, prometheus_registry, prometheus_text
 from .severity import AlertSeverity
 
 __all__ = [
+    "AbsenceRule",
     "Alert",
     "AlertBook",
+    "AlertManager",
     "AlertSeverity",
+    "AlertSnapshot",
     "AnomalyDetector",
     "AnomalyDetectorBank",
+    "AnomalyRule",
     "CounterChild",
     "GaugeChild",
     "HistogramChild",
     "MeterChild",
     "MetricsCollector",
     "MetricsConfig",
+    "Notification",
+    "RateOfChangeRule",
     "RebellionPrometheusCollector",
+    "ThresholdRule",
     "Timing",
     "anomaly_params",
+    "get_alert_manager",
     "prometheus_registry",
     "prometheus_text",
 ]
