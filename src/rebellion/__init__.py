@@ -9,6 +9,13 @@ from __future__ import annotations
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._events import Event, EventStream, subscribe_all, unsubscribe_all
 from ._registry import Registry, registry
+from .cache import (
+    CacheTierFailed,
+    CacheTierRecovered,
+    DistributedCache,
+    SerializationError,
+    StaleValueServed,
+)
 from .durable import PersistentRequestQueue, RetryableRequest
 from .errors import (
     BulkheadFullError,
@@ -73,6 +80,8 @@ __all__ = [
     "AIMDLimit",
     "AdaptiveLimiter",
     "BulkheadFullError",
+    "CacheTierFailed",
+    "CacheTierRecovered",
     "CallRejected",
     "CallShed",
     "Chaos",
@@ -85,6 +94,7 @@ __all__ = [
     "Classification",
     "Clock",
     "ConfigError",
+    "DistributedCache",
     "ErrorHandled",
     "ErrorRecord",
     "ErrorRecovery",
@@ -122,6 +132,8 @@ __all__ = [
     "RetrySucceeded",
     "RetryableRequest",
     "SYSTEM_CLOCK",
+    "SerializationError",
+    "StaleValueServed",
     "SystemClock",
     "Timeout",
     "TimeoutExceededError",
