@@ -41,6 +41,7 @@ from .policies.adaptive import (
     get_adaptive_limiter,
 )
 from .policies.budget import RetryBudget
+from .policies.bulkhead import Bulkhead, BulkheadRejected, BulkheadResized, get_bulkhead
 from .policies.chaos import Chaos, FaultInjected
 from .policies.circuit_breaker import (
     CallRejected,
@@ -54,6 +55,16 @@ from .policies.classify import Classification, FailureClassifier, FailureKind, d
 from .policies.fallback import Fallback, FallbackUsed
 from .policies.hedge import Hedge, HedgeStarted, HedgeWon
 from .policies.pipeline import Pipeline, PipelineWarning
+from .policies.ratelimit import (
+    KeyedRateLimiter,
+    RateChanged,
+    RateLimiter,
+    RateLimiterDegraded,
+    RateLimiterRecovered,
+    RateLimitExceeded,
+    RedisRateLimiter,
+    get_rate_limiter,
+)
 from .policies.recovery import (
     ErrorHandled,
     ErrorRecord,
@@ -79,7 +90,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AIMDLimit",
     "AdaptiveLimiter",
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadRejected",
+    "BulkheadResized",
     "CacheTierFailed",
     "CacheTierRecovered",
     "CallRejected",
@@ -110,6 +124,7 @@ __all__ = [
     "Hedge",
     "HedgeStarted",
     "HedgeWon",
+    "KeyedRateLimiter",
     "LimitAlgorithm",
     "LimitChanged",
     "LimitExceededError",
@@ -117,10 +132,16 @@ __all__ = [
     "Pipeline",
     "PipelineWarning",
     "QueueFullError",
+    "RateChanged",
+    "RateLimitExceeded",
     "RateLimitedError",
+    "RateLimiter",
+    "RateLimiterDegraded",
+    "RateLimiterRecovered",
     "RebellionError",
     "RecoveryContext",
     "RecoveryFailed",
+    "RedisRateLimiter",
     "Registry",
     "RejectedError",
     "Retry",
@@ -143,7 +164,9 @@ __all__ = [
     "default_classifier",
     "error_recovery",
     "get_adaptive_limiter",
+    "get_bulkhead",
     "get_circuit_breaker",
+    "get_rate_limiter",
     "get_retry_policy",
     "registry",
     "subscribe_all",
