@@ -65,9 +65,24 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     """Return the guarded app and its service for ``options`` (already checked)."""
     if options.db != ":memory:":
         Path(options.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from ..metrics import MetricsCollector
+
     store = HistoryStore(options.db)
+    service_options.setdefault("metrics", MetricsCollector("monitor"))
     service = MonitorService(store, interval=options.interval, **service_options)
-    app = create_app(service, token=options.token, allowed_origins=options.allowed_origins)
+    metrics = service.metrics
+
+    def exposition() -> tuple[bytes, str]:
+        return metrics.prometheus_text().encode(), CONTENT_TYPE_LATEST
+
+    app = create_app(
+        service,
+        token=options.token,
+        allowed_origins=options.allowed_origins,
+        metrics_text=exposition if metrics is not None else None,
+    )
     return app, service
 
 

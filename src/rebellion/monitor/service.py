@@ -69,6 +69,8 @@ class MonitorService:
         analyser: optional object with ``analyse(values) -> dict[metric, dict]``.
         alerts: optional alert engine with ``observe_sample(at, values, analysis)`` and
             ``snapshot()``.
+        metrics: optional :class:`~rebellion.metrics.MetricsCollector`; host values are
+            set as ``host_*`` gauges on it every tick (for ``/metrics``).
         events: forward every resilience event to the hub as ``event`` messages.
     """
 
@@ -83,6 +85,7 @@ class MonitorService:
         clock: Clock | None = None,
         analyser: Any = None,
         alerts: Any = None,
+        metrics: Any = None,
         events: bool = True,
     ) -> None:
         self._clock = check_clock(clock)
@@ -93,6 +96,8 @@ class MonitorService:
         self.hub = hub if hub is not None else Hub(clock=self._clock)
         self.analyser = analyser
         self.alerts = alerts
+        self.metrics = metrics
+        self._gauges: dict[str, Any] = {}
         self._forward_events = events
         self._latest: dict[str, Any] | None = None
         self._ticks = 0
@@ -169,6 +174,8 @@ class MonitorService:
             for alert in self.alerts.observe_sample(sample.at, sample.values, analysis) or ():
                 self.hub.publish("alert", {"alert": jsonable(alert)})
         self.store.append(sample.at, sample.values)
+        if self.metrics is not None:
+            self._export(sample.values)
         self._ticks += 1
         if self._ticks % self._flush_every == 0:
             await asyncio.to_thread(self.store.flush)
@@ -176,6 +183,25 @@ class MonitorService:
         self.hub.publish("sample", message)
         self._tick_seconds.append(self._clock.monotonic() - started)
         return message
+
+    def _export(self, values: Mapping[str, float]) -> None:
+        gauges = self._gauges
+        for name, value in values.items():
+            gauge = gauges.get(name)
+            if gauge is None:
+                gauge = gauges[name] = self._gauge_for(name)
+            gauge.set(value)
+
+    def _gauge_for(self, name: str) -> Any:
+        """Return the gauge child a host value is exported to (cores become a label)."""
+        assert self.metrics is not None
+        if name.startswith("cpu.core"):
+            core = name.removeprefix("cpu.core")
+            return self.metrics.get_gauge(
+                "host_cpu_core_percent", {"core": core}, help="CPU busy % per core"
+            )
+        metric = "host_" + "".join(c if c.isalnum() else "_" for c in name)
+        return self.metrics.get_gauge(metric, help=f"host value {name}")
 
     def _analyse(self, sample: HostSample) -> dict[str, Any]:
         if self.analyser is None:
