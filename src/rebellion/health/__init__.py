@@ -1,0 +1,50 @@
+"""Health and self-healing: checks, operation mode, failure detection, connections, pools.
+
+>>> from rebellion.health import SystemOperationMode
+>>> SystemOperationMode().current_mode == SystemOperationMode.NORMAL
+True
+"""
+
+from ._events import (
+    ComponentDegraded,
+    ComponentRecovered,
+    ConnectionStateChanged,
+    HealthCheckChanged,
+    OperationModeChanged,
+    PoolConnectionClosed,
+    PoolConnectionOpened,
+    PoolTargetResized,
+    ReconnectScheduled,
+    SystemHealthChanged,
+)
+from .adjust import Adjustment, ModeAdjustment, RetryOff, ScaleCap
+from .checks import BreakerHealthCheck, FunctionHealthCheck, HealthCheck, HealthStatus
+from .mode import ComponentState, ModeRule, SystemOperationMode
+from .registry import CheckResult, HealthRegistry, HealthReport
+
+__all__ = [
+    "Adjustment",
+    "BreakerHealthCheck",
+    "CheckResult",
+    "ComponentDegraded",
+    "ComponentRecovered",
+    "ComponentState",
+    "ConnectionStateChanged",
+    "FunctionHealthCheck",
+    "HealthCheck",
+    "HealthCheckChanged",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
+    "ModeAdjustment",
+    "ModeRule",
+    "OperationModeChanged",
+    "PoolConnectionClosed",
+    "PoolConnectionOpened",
+    "PoolTargetResized",
+    "ReconnectScheduled",
+    "RetryOff",
+    "ScaleCap",
+    "SystemHealthChanged",
+    "SystemOperationMode",
+]
