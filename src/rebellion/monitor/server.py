@@ -70,7 +70,10 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     from ..metrics import MetricsCollector
 
     store = HistoryStore(options.db)
+    from .alerts import MonitorAlerts
+
     service_options.setdefault("metrics", MetricsCollector("monitor"))
+    service_options.setdefault("alerts", MonitorAlerts())
     service = MonitorService(store, interval=options.interval, **service_options)
     metrics = service.metrics
 

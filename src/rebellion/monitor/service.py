@@ -171,7 +171,12 @@ class MonitorService:
             "disks": jsonable(sample.disks),
         }
         if self.alerts is not None:
-            for alert in self.alerts.observe_sample(sample.at, sample.values, analysis) or ():
+            try:
+                changed = self.alerts.observe_sample(sample.at, sample.values, analysis)
+            except Exception:
+                _log.exception("alert evaluation failed")
+                changed = ()
+            for alert in changed or ():
                 self.hub.publish("alert", {"alert": jsonable(alert)})
         self.store.append(sample.at, sample.values)
         if self.metrics is not None:
