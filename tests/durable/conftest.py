@@ -32,5 +32,5 @@ async def queue(db_path: Path, clock: ManualClock) -> AsyncIterator[PersistentRe
         retry_backoff=Backoff(initial_delay=1.0, max_delay=60.0, jitter="none"),
     )
     yield q
-    await q.stop()
+    await q.stop(grace=2)
     q.close()

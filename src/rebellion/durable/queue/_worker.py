@@ -80,6 +80,7 @@ class WorkerLoop(ABC):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle_workers = 0
         self._done_waiters: list[asyncio.Future[None]] = []
+        self._gather: asyncio.Future[list[None]] | None = None
         self._processed = AtomicCounter()
         self._failed = AtomicCounter()
         self._retried = AtomicCounter()
@@ -168,9 +169,14 @@ class WorkerLoop(ABC):
         self._stopping = False
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._gather = asyncio.gather(*(self._work() for _ in range(concurrency)))
         try:
-            await asyncio.gather(*(self._work() for _ in range(concurrency)))
+            await self._gather
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise  # our caller was cancelled, not stop(timeout=...)
         finally:
+            self._gather = None
             self._processing = False
             self._wake = None
             waiters, self._done_waiters = self._done_waiters, []
@@ -178,11 +184,16 @@ class WorkerLoop(ABC):
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
         """Stop processing: in-flight handlers finish and are acked, no new work starts.
 
         A request leased but not started yet is released at once (visible again, and
         that delivery does not count as an attempt). Returns once every worker is done.
+
+        Args:
+            grace: real seconds to wait for in-flight handlers (``None``: as long as
+                they take); after it they are cancelled and their requests come back
+                when their leases expire.
         """
         self._stopping = True
         if not self._processing:
@@ -191,7 +202,15 @@ class WorkerLoop(ABC):
             self._wake.set()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._done_waiters.append(waiter)
-        await waiter
+        if grace is None:
+            await waiter
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), grace)
+        except TimeoutError:
+            if self._gather is not None:
+                self._gather.cancel()
+            await waiter
 
     async def process_available(self, limit: int | None = None) -> int:
         """Process due requests one at a time until none is due (or ``limit`` ran).
