@@ -51,6 +51,11 @@ from .policies.circuit_breaker import (
     CircuitStateChanged,
     get_circuit_breaker,
 )
+from .policies.circuit_breaker.shared import (
+    SharedCircuitBreaker,
+    SharedStateRestored,
+    SharedStateUnavailable,
+)
 from .policies.classify import Classification, FailureClassifier, FailureKind, default_classifier
 from .policies.fallback import Fallback, FallbackUsed
 from .policies.hedge import Hedge, HedgeStarted, HedgeWon
@@ -154,6 +159,9 @@ __all__ = [
     "RetryableRequest",
     "SYSTEM_CLOCK",
     "SerializationError",
+    "SharedCircuitBreaker",
+    "SharedStateRestored",
+    "SharedStateUnavailable",
     "StaleValueServed",
     "SystemClock",
     "Timeout",

@@ -1,0 +1,88 @@
+"""Four real processes share one breaker: one trips it for all, probes are global."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+WORKER = r"""
+import json, sys, threading, time
+from rebellion.errors import CircuitOpenError
+from rebellion.policies.circuit_breaker.shared import SharedCircuitBreaker
+
+url, prefix, index, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+breaker = SharedCircuitBreaker(
+    "inventory", url, key_prefix=prefix, failure_threshold=3, reset_timeout=1.0,
+    half_open_max_calls=2, success_threshold=50, refresh_interval=0.05, probe_lease=10,
+)
+out = {"closed_before": breaker.call(lambda: "ok") == "ok"}
+time.sleep(max(0.0, go - time.time()))
+if index == 0:
+    for _ in range(3):
+        try:
+            breaker.call(lambda: 1 / 0)
+        except ZeroDivisionError:
+            pass
+deadline, seen = time.time() + 3.0, None
+while time.time() < deadline:
+    try:
+        breaker.call(lambda: None)
+    except CircuitOpenError as error:
+        seen = time.time() - go
+        reopen = time.time() + error.remaining
+        break
+    time.sleep(0.005)
+out["seen_open_after"] = seen
+admitted = []
+if seen is not None:
+    time.sleep(max(0.0, reopen - time.time()) + 0.05)
+    window = time.time() + 0.4
+
+    def prober():
+        while time.time() < window:
+            try:
+                breaker.call(time.sleep, 0.8)  # a probe holds its lease while it runs
+                admitted.append(1)
+            except CircuitOpenError:
+                time.sleep(0.002)
+
+    threads = [threading.Thread(target=prober) for _ in range(3)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+out["admitted"] = len(admitted)
+out["state"] = breaker.state.value
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.e2e
+def test_four_processes_share_trips_and_probe_leases(redis_url: str, redis_namespace: str) -> None:
+    go = time.time() + 2.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, redis_url, redis_namespace, str(i), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        )
+        for i in range(4)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    assert all(r["closed_before"] for r in results)
+    # Every process saw the breaker that process 0 opened, within the staleness bound.
+    assert all(r["seen_open_after"] is not None for r in results)
+    assert max(r["seen_open_after"] for r in results) < 0.05 + 0.5
+    # Exactly half_open_max_calls probes ran across all four processes.
+    assert sum(r["admitted"] for r in results) == 2
