@@ -264,7 +264,12 @@ class Bulkhead(Policy):
         self._core.release()
 
     def __enter__(self) -> Bulkhead:
-        self._core.acquire_sync()
+        core = self._core
+        if core.fast and core.active < core.limit and not core.waiters:
+            core.active += 1
+            core.admitted += 1
+        else:
+            core.acquire_sync()
         return self
 
     def __exit__(
@@ -276,7 +281,12 @@ class Bulkhead(Policy):
         self._core.release()
 
     async def __aenter__(self) -> Bulkhead:
-        await self._core.acquire_async()
+        core = self._core
+        if core.fast and core.active < core.limit and not core.waiters:
+            core.active += 1
+            core.admitted += 1
+        else:
+            await core.acquire_async()
         return self
 
     async def __aexit__(
