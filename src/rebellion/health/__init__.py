@@ -20,6 +20,7 @@ from ._events import (
 from .adjust import Adjustment, ModeAdjustment, RetryOff, ScaleCap
 from .checks import BreakerHealthCheck, FunctionHealthCheck, HealthCheck, HealthStatus
 from .mode import ComponentState, ModeRule, SystemOperationMode
+from .phi import PhiAccrualFailureDetector
 from .registry import CheckResult, HealthRegistry, HealthReport
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ModeAdjustment",
     "ModeRule",
     "OperationModeChanged",
+    "PhiAccrualFailureDetector",
     "PoolConnectionClosed",
     "PoolConnectionOpened",
     "PoolTargetResized",
