@@ -20,6 +20,14 @@ from ._alerts import Alert, AlertBook
 from ._config import MetricsConfig
 from ._instruments import CounterChild, GaugeChild, HistogramChild, MeterChild
 from ._timing import Timing
+from ._transform_result import (
+    AnomalyFlags,
+    HealthAssessment,
+    MetricTransform,
+    SeriesStatistics,
+    TransformResult,
+    Trend,
+)
 from .alerting import (
     AbsenceRule,
     AlertManager,
@@ -34,6 +42,7 @@ from .anomaly import AnomalyDetector, AnomalyDetectorBank, anomaly_params
 from .collector import MetricsCollector
 from .prometheus import RebellionPrometheusCollector, prometheus_registry, prometheus_text
 from .severity import AlertSeverity
+from .transformer import MetricTransformer, get_metric_transformer
 
 __all__ = [
     "AbsenceRule",
@@ -44,19 +53,27 @@ __all__ = [
     "AlertSnapshot",
     "AnomalyDetector",
     "AnomalyDetectorBank",
+    "AnomalyFlags",
     "AnomalyRule",
     "CounterChild",
     "GaugeChild",
+    "HealthAssessment",
     "HistogramChild",
     "MeterChild",
+    "MetricTransform",
+    "MetricTransformer",
     "MetricsCollector",
     "MetricsConfig",
     "Notification",
     "RateOfChangeRule",
     "RebellionPrometheusCollector",
     "ThresholdRule",
+    "SeriesStatistics",
     "Timing",
+    "TransformResult",
+    "Trend",
     "anomaly_params",
+    "get_metric_transformer",
     "get_alert_manager",
     "prometheus_registry",
     "prometheus_text",
