@@ -1,4 +1,4 @@
-"""AlertSnapshot rules under virtual time: for-duration, hysteresis, rate, anomaly, absence, cooldown."""
+"""Alert rules under virtual time: for-duration, hysteresis, rate, anomaly, absence, cooldown."""
 
 from __future__ import annotations
 

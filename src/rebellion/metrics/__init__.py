@@ -36,6 +36,7 @@ from .alerting import (
     Notification,
     RateOfChangeRule,
     ThresholdRule,
+    WebhookNotifier,
     get_alert_manager,
 )
 from .anomaly import AnomalyDetector, AnomalyDetectorBank, anomaly_params
@@ -72,6 +73,7 @@ __all__ = [
     "Timing",
     "TransformResult",
     "Trend",
+    "WebhookNotifier",
     "anomaly_params",
     "get_metric_transformer",
     "get_alert_manager",

@@ -17,6 +17,7 @@ from ._events import AlertNotified, AlertStateChanged
 from ._model import AlertSnapshot, AlertState, Matcher, Notification, Silence, alert_fingerprint
 from .manager import AlertManager, get_alert_manager
 from .rules import AbsenceRule, AnomalyRule, RateOfChangeRule, Rule, Scorer, ThresholdRule
+from .webhook import WebhookDeliveryError, WebhookNotifier
 
 __all__ = [
     "AbsenceRule",
@@ -33,6 +34,8 @@ __all__ = [
     "Scorer",
     "Silence",
     "ThresholdRule",
+    "WebhookDeliveryError",
+    "WebhookNotifier",
     "alert_fingerprint",
     "get_alert_manager",
 ]

@@ -189,6 +189,7 @@ class Grouper:
                 idempotency_key=f"{group.fingerprint}:{status}:{self.epoch}.{group.sequence}",
                 at=self.to_wall(now),
                 receiver=self.receiver,
+                stream=f"{group.fingerprint}.{self.epoch}",
             )
             self.notifications += 1
         if firing:

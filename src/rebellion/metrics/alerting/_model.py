@@ -135,6 +135,7 @@ class Notification:
         idempotency_key: ``"<group fingerprint>:<status>:<epoch>.<sequence>"``; a receiver
             that sees the same key twice is seeing a retry of the same notification.
         at: wall-clock seconds when the notification was made.
+        stream: the group and the manager's epoch: sequences count within a stream.
     """
 
     group_key: str
@@ -146,6 +147,7 @@ class Notification:
     at: float
     receiver: str = "rebellion"
     truncated: int = 0
+    stream: str = ""
 
     @property
     def firing(self) -> tuple[AlertSnapshot, ...]:
