@@ -121,3 +121,12 @@ def test_metrics_is_prometheus_text(base: str) -> None:
 def test_oversized_body_is_refused(base: str) -> None:
     response = httpx.post(base + "/api/v1/snapshot", content=b"x" * (65 * 1024))
     assert response.status_code == 413
+
+
+def test_snapshot_carries_the_analysis_of_every_metric(base: str) -> None:
+    body = httpx.get(base + "/api/v1/snapshot").json()
+    analysis = body["analysis"]
+    assert set(analysis) == set(body["values"])
+    cpu = analysis["cpu.total"]
+    assert {"mean", "z", "anomaly_score", "anomaly", "trend", "slope", "forecast"} <= set(cpu)
+    assert 0.0 <= cpu["anomaly_score"] <= 1.0

@@ -71,9 +71,11 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
 
     store = HistoryStore(options.db)
     from .alerts import MonitorAlerts
+    from .analysis import HostAnalyser
 
     service_options.setdefault("metrics", MetricsCollector("monitor"))
     service_options.setdefault("alerts", MonitorAlerts())
+    service_options.setdefault("analyser", HostAnalyser(sample_interval=options.interval))
     service = MonitorService(store, interval=options.interval, **service_options)
     metrics = service.metrics
 
