@@ -51,6 +51,7 @@ class AlertCore:
         self._groups.to_wall = self._to_wall
         self._silences = SilenceBook()
         self._rules: dict[str, tuple[Rule, Table]] = {}
+        self._timed: tuple[tuple[Rule, Table], ...] = ()  # scanned by housekeeping
         self._by_metric: dict[str, tuple[tuple[Rule, Table], ...]] = {}
         self._pending: set[Series] = set()
         self._history: deque[AlertSnapshot] = deque(maxlen=history_size)
@@ -70,6 +71,8 @@ class AlertCore:
                 raise ConfigError("rule", f"a rule name not already used ({rule.name!r})", rule)
             table: Table = {}
             self._rules[rule.name] = (rule, table)
+            if rule.timed:
+                self._timed = (*self._timed, (rule, table))
             entries = self._by_metric.get(rule.metric, ())
             self._by_metric[rule.metric] = (*entries, (rule, table))
             if rule.aggregate:
@@ -82,6 +85,7 @@ class AlertCore:
             if entry is None:
                 return
             rule, table = entry
+            self._timed = tuple(e for e in self._timed if e[0] is not rule)
             remaining = tuple(e for e in self._by_metric[rule.metric] if e[0] is not rule)
             if remaining:
                 self._by_metric[rule.metric] = remaining
@@ -215,9 +219,7 @@ class AlertCore:
         for due in [s for s in self._pending if s.due <= now]:
             self._advance(due, True, now, now)
         deadlines = [s.due for s in self._pending]
-        for rule, table in self._rules.values():
-            if not rule.timed:
-                continue
+        for rule, table in self._timed:
             for series in [s for s in table.values() if s is not None]:
                 latched = rule.timed_condition(series, now)
                 if latched is not series.latched or series.state is _PENDING:
