@@ -87,6 +87,10 @@ def test_alerts_and_health_answer(base: str) -> None:
     assert {"active", "history"} <= set(alerts.json())
     health = httpx.get(base + "/api/v1/health").json()
     assert health["monitor"]["ready"] is True
+    assert health["mode"] in {"NORMAL", "DEGRADED", "EMERGENCY"}
+    assert {"sampling", "disk", "memory"} <= set(health["checks"])
+    assert health["checks"]["sampling"]["status"] == "ok"
+    assert "time_in_mode" in str(health["operation_mode"]) or "mode" in health["operation_mode"]
 
 
 def test_openapi_document_lists_the_routes(base: str) -> None:

@@ -135,6 +135,7 @@ def create_app(
         body: dict[str, Any] = {"status": "ok", "monitor": {"ready": service.ready}}
         if extra_status is not None:
             body.update(jsonable(extra_status()))
+        body["monitor"] = {"ready": service.ready}
         return JSONResponse(body)
 
     @app.get("/api/v1/resilience", summary="Every registered resilience primitive")

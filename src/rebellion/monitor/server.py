@@ -77,6 +77,10 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     service_options.setdefault("alerts", MonitorAlerts())
     service_options.setdefault("analyser", HostAnalyser(sample_interval=options.interval))
     service = MonitorService(store, interval=options.interval, **service_options)
+    if service.health is None:
+        from .health import MonitorHealth
+
+        service.health = MonitorHealth(service)
     metrics = service.metrics
 
     def exposition() -> tuple[bytes, str]:
@@ -87,6 +91,7 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
         token=options.token,
         allowed_origins=options.allowed_origins,
         metrics_text=exposition if metrics is not None else None,
+        extra_status=service.health.status,
     )
     return app, service
 

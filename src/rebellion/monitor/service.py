@@ -71,6 +71,9 @@ class MonitorService:
             ``snapshot()``.
         metrics: optional :class:`~rebellion.metrics.MetricsCollector`; host values are
             set as ``host_*`` gauges on it every tick (for ``/metrics``).
+        health: optional object with ``async start()``, ``async stop()`` and
+            ``status()`` (see :class:`~rebellion.monitor.health.MonitorHealth`), run with
+            the service.
         events: forward every resilience event to the hub as ``event`` messages.
     """
 
@@ -86,6 +89,7 @@ class MonitorService:
         analyser: Any = None,
         alerts: Any = None,
         metrics: Any = None,
+        health: Any = None,
         events: bool = True,
     ) -> None:
         self._clock = check_clock(clock)
@@ -97,6 +101,7 @@ class MonitorService:
         self.analyser = analyser
         self.alerts = alerts
         self.metrics = metrics
+        self.health = health
         self._gauges: dict[str, Any] = {}
         self._forward_events = events
         self._latest: dict[str, Any] | None = None
@@ -131,9 +136,13 @@ class MonitorService:
             self._unsubscribe = subscribe_all(self._on_event)
         await self.tick()
         self._task = asyncio.create_task(self._loop(), name="rebellion-monitor")
+        if self.health is not None:
+            await self.health.start()
 
     async def stop(self) -> None:
         """Stop sampling, close the hub's clients and flush the history."""
+        if self.health is not None:
+            await self.health.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
