@@ -10,11 +10,25 @@
 from ._bp_config import DropReason, SamplingStrategy
 from ._events import BatchCompleted, BatchFailed, ItemsDeadLettered, ItemsDropped, PressureChanged
 from .backpressure import BackpressureHandler, get_backpressure_handler
+from .batch import (
+    BatchConfig,
+    BatchPriority,
+    BatchProcessor,
+    BatchResult,
+    BatchStrategy,
+    DeadLetter,
+)
 
 __all__ = [
     "BackpressureHandler",
     "BatchCompleted",
+    "BatchConfig",
     "BatchFailed",
+    "BatchPriority",
+    "BatchProcessor",
+    "BatchResult",
+    "BatchStrategy",
+    "DeadLetter",
     "DropReason",
     "ItemsDeadLettered",
     "ItemsDropped",
