@@ -5,7 +5,8 @@ every alert is its own group). A new group waits ``group_wait`` before its first
 notification, so alerts that fire together arrive together. After that a group that
 changed (an alert fired, resolved, or a silence ended) notifies at most once per
 ``group_interval``; a group with nothing new repeats its firing alerts every
-``repeat_interval`` (the smallest of its rules' own ``repeat_interval``). Silenced alerts
+``repeat_interval`` (a rule's own ``repeat_interval`` replaces the default; a group follows
+its most eager alert). Silenced alerts
 stay in the group but are left out of notifications, and a group whose notifiable set
 is empty sends nothing. Everything here runs under the manager's lock.
 """
