@@ -172,3 +172,53 @@ def test_prometheus_collector_rejects_bad_arguments() -> None:
         RebellionPrometheusCollector(primitives={})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^include_primitives must be"):
         RebellionPrometheusCollector(include_primitives=1)  # type: ignore[arg-type]
+
+
+def _every_primitive_in_the_tree(clock: ManualClock) -> list[object]:
+    """Build one of each primitive that exists in the tree (modules written later skip)."""
+    import importlib
+    import inspect
+
+    recipes: list[tuple[str, str, dict[str, object]]] = [
+        ("rebellion.policies.bulkhead", "Bulkhead", {"name": "pool", "max_concurrent": 2}),
+        ("rebellion.policies.ratelimit", "RateLimiter", {"rate": 5.0, "name": "api"}),
+        ("rebellion.flow", "BackpressureHandler", {"name": "ws"}),
+        ("rebellion.policies.chaos", "Chaos", {"name": "faults"}),
+        ("rebellion.policies.timeout", "Timeout", {"seconds": 1.0}),
+        ("rebellion.policies.fallback", "Fallback", {"fallback_function": lambda *a: None}),
+        ("rebellion.policies.budget", "RetryBudget", {}),
+        ("rebellion.health", "PhiAccrualFailureDetector", {"name": "peer"}),
+        ("rebellion.health", "SystemOperationMode", {}),
+        ("rebellion.metrics", "MetricTransformer", {"name": "host"}),
+    ]
+    built: list[object] = [
+        CircuitBreaker(name="payments", clock=clock),
+        Retry(name="db", clock=clock),
+    ]
+    for module, name, kwargs in recipes:
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        if "clock" in inspect.signature(cls).parameters:
+            kwargs = {**kwargs, "clock": clock}
+        built.append(cls(**kwargs))
+    return built
+
+
+def test_every_primitive_kind_in_the_tree_is_exported_without_duplicate_series() -> None:
+    clock = ManualClock()
+    primitives = _every_primitive_in_the_tree(clock)
+    text = prometheus_text()
+    families = parse(text)
+    for primitive in primitives:
+        kind = str(getattr(primitive, "kind", ""))
+        prefix = "rebellion_" + kind.replace("-", "_")
+        assert any(name.startswith(prefix) for name in families), kind
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for _kind, samples in families.values():
+        for sample in samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            assert key not in seen, key
+            seen.add(key)
+    assert len(primitives) >= 2

@@ -33,7 +33,7 @@ _OUTCOMES: dict[str, dict[str, str]] = {
     },
     "retry": {"successes": "success", "failures": "failure"},
     "fallback": {"successes": "success", "fallbacks": "fallback", "failures": "failure"},
-    "bulkhead": {"accepted": "accepted", "rejected": "rejected", "completed": "completed"},
+    "bulkhead": {"admitted": "admitted", "rejected": "rejected"},
     "rate_limiter": {"allowed": "allowed", "admitted": "allowed", "rejected": "rejected"},
     "timeout": {},
 }
@@ -79,6 +79,17 @@ _COUNTERS = frozenset(
         "completed",
         "allowed",
         "admitted",
+        "received",
+        "delivered",
+        "dropped_by_reason",
+        "rejected_queue_full",
+        "rejected_timeout",
+        "cancelled",
+        "waited",
+        "passed",
+        "injected_latency",
+        "injected_errors",
+        "injected_results",
     }
 )
 # Labels for dict-valued stats: (kind or "*", stat) -> label name.
@@ -90,6 +101,7 @@ _DICT_LABELS: dict[tuple[str, str], str] = {
     ("*", "by_severity"): "severity",
     ("*", "by_error_type"): "error",
     ("*", "by_strategy"): "strategy",
+    ("*", "dropped_by_reason"): "reason",
 }
 _STATES: dict[str, tuple[str, ...]] = {
     "circuit_breaker": (
