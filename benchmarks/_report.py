@@ -39,6 +39,12 @@ DISTRIBUTIONS = {
     "tenacity": "tenacity",
     "backoff": "backoff",
     "pyresilience": "pyresilience",
+    "aiolimiter": "aiolimiter",
+    "limits": "limits",
+    "cachetools": "cachetools",
+    "aiocache": "aiocache",
+    "redis": "redis",
+    "prometheus_client": "prometheus_client",
 }
 """Library label -> PyPI distribution, for the versions table."""
 
