@@ -19,6 +19,7 @@ from ._events import (
 )
 from .adjust import Adjustment, ModeAdjustment, RetryOff, ScaleCap
 from .checks import BreakerHealthCheck, FunctionHealthCheck, HealthCheck, HealthStatus
+from .connections import ConnectionManager, ConnectionState, ConnectionUnavailableError
 from .mode import ComponentState, ModeRule, SystemOperationMode
 from .phi import PhiAccrualFailureDetector
 from .registry import CheckResult, HealthRegistry, HealthReport
@@ -30,7 +31,10 @@ __all__ = [
     "ComponentDegraded",
     "ComponentRecovered",
     "ComponentState",
+    "ConnectionManager",
+    "ConnectionState",
     "ConnectionStateChanged",
+    "ConnectionUnavailableError",
     "FunctionHealthCheck",
     "HealthCheck",
     "HealthCheckChanged",
