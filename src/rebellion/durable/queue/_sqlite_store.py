@@ -1,13 +1,17 @@
 """SQL for the SQLite backend: schema and the writes the group-commit writer applies.
 
-Every function here runs on the writer thread inside a batch transaction, takes the
+Every function here runs on the writer thread inside a batch transaction (``scratch``
+is the writer's cache, see :mod:`._writer`), takes the
 current wall-clock time as an argument (decisions use the injected clock, never SQLite's
 own), and checks before it writes, so a refusal (a full queue) leaves the batch intact.
 
 Rows: a request lives in ``requests`` until it is acknowledged (deleted, ``done`` is
 counted in ``meta``) or dead-lettered (moved to ``dead_letters``). ``visible_at`` holds
 the time it may next be delivered: the enqueue time, a delay, a retry's backoff, or the
-expiry of the current lease (``lease_token`` set) -- so one index answers "what is due".
+expiry of the current lease (``lease_token`` set). One index, (priority, seq), serves
+claims; it is the only one an insert must update, so an enqueue writes as few pages as
+a bare insert (ids are random UUIDs: unique without an index; a lease token starts
+with the row's ``seq``, so acks find the row by primary key).
 
 >>> import sqlite3
 >>> conn = sqlite3.connect(":memory:", isolation_level=None)
@@ -40,7 +44,7 @@ __all__ = [
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
     priority INTEGER NOT NULL,
     operation TEXT NOT NULL,
     payload TEXT NOT NULL,
@@ -53,7 +57,6 @@ CREATE TABLE IF NOT EXISTS requests (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_order ON requests (priority DESC, seq);
-CREATE INDEX IF NOT EXISTS requests_visible ON requests (visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id TEXT PRIMARY KEY,
     priority INTEGER NOT NULL,
@@ -71,6 +74,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     request_id TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('done', 0);
 """
@@ -84,8 +88,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
 def _live(conn: sqlite3.Connection, scratch: dict[str, Any]) -> int:
     live: int | None = scratch.get("live")
     if live is None:
-        # Counted once per transaction (the writer holds the write lock, so other
-        # processes cannot change it under us), then kept up to date by each write.
+        # Counted once, then kept up to date by each write; the writer empties the
+        # cache when another connection (process) has written in between.
         live = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
         scratch["live"] = live
     return live
@@ -109,6 +113,10 @@ def enqueue(
         QueueFullError: ``max_size`` requests are already waiting or leased.
     """
     if key is not None:
+        if scratch.get("pruned_before", -1.0) < key_expired_before - 60.0:
+            # Forget expired keys now and then (at most once a minute of clock time).
+            conn.execute("DELETE FROM idempotency WHERE created_at < ?", (key_expired_before,))
+            scratch["pruned_before"] = key_expired_before
         found = conn.execute(
             "SELECT request_id, created_at FROM idempotency WHERE key = ?", (key,)
         ).fetchone()
@@ -156,6 +164,7 @@ def claim(
     dead: list[tuple[str, int, str]] = []
     until = now + lease
     for seq, rid, operation, payload, max_retries, count, priority, held in rows:
+        receipt = f"{seq}.{token}"
         if count > max_retries:
             reason = (
                 f"lease expired {count} time(s) without an ack (worker died or hung)"
@@ -167,11 +176,11 @@ def claim(
             continue
         conn.execute(
             "UPDATE requests SET visible_at = ?, deliveries = ?, lease_token = ? WHERE seq = ?",
-            (until, count + 1, token, seq),
+            (until, count + 1, receipt, seq),
         )
         args, kwargs = decode_payload(payload)
         deliveries.append(
-            Delivery(rid, operation, args, kwargs, priority, count + 1, max_retries, token, until)
+            Delivery(rid, operation, args, kwargs, priority, count + 1, max_retries, receipt, until)
         )
     upcoming = None
     if not deliveries:
@@ -195,10 +204,14 @@ def dead_letter(
         scratch["live"] -= 1
 
 
+def _seq(token: str) -> int:
+    return int(token.partition(".")[0])
+
+
 def ack(conn: sqlite3.Connection, scratch: dict[str, Any], rid: str, token: str) -> bool:
     """Delete a completed request; ``False`` if the lease was lost meanwhile."""
     done = conn.execute(
-        "DELETE FROM requests WHERE id = ? AND lease_token = ?", (rid, token)
+        "DELETE FROM requests WHERE seq = ? AND lease_token = ?", (_seq(token), token)
     ).rowcount
     if done:
         conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'done'")
@@ -224,7 +237,7 @@ def fail(
         ``"retry"``, ``"dead"``, or ``"lost"`` (the lease had expired and moved on).
     """
     found = conn.execute(
-        "SELECT seq FROM requests WHERE id = ? AND lease_token = ?", (rid, token)
+        "SELECT seq FROM requests WHERE seq = ? AND lease_token = ?", (_seq(token), token)
     ).fetchone()
     if found is None:
         return "lost"
@@ -244,8 +257,8 @@ def release(conn: sqlite3.Connection, rid: str, token: str, now: float) -> bool:
     return bool(
         conn.execute(
             "UPDATE requests SET visible_at = ?, lease_token = NULL, deliveries = deliveries - 1"
-            " WHERE id = ? AND lease_token = ?",
-            (now, rid, token),
+            " WHERE seq = ? AND lease_token = ?",
+            (now, _seq(token), token),
         ).rowcount
     )
 
@@ -254,8 +267,8 @@ def extend(conn: sqlite3.Connection, rid: str, token: str, until: float) -> bool
     """Move a held lease's expiry to ``until``; ``False`` if it was lost."""
     return bool(
         conn.execute(
-            "UPDATE requests SET visible_at = ? WHERE id = ? AND lease_token = ?",
-            (until, rid, token),
+            "UPDATE requests SET visible_at = ? WHERE seq = ? AND lease_token = ?",
+            (until, _seq(token), token),
         ).rowcount
     )
 

@@ -86,6 +86,7 @@ class WorkerLoop(ABC):
         self._retried = AtomicCounter()
         self._dead_lettered = AtomicCounter()
         self._lost = AtomicCounter()
+        self._store_errors = AtomicCounter()
 
     # -- the backend's durable steps --------------------------------------------------
     @abstractmethod
@@ -232,16 +233,28 @@ class WorkerLoop(ABC):
 
     async def _work(self) -> None:
         while not self._stopping:
-            deliveries, dead, due = await self._claim(self._lease_timeout)
+            try:
+                deliveries, dead, due = await self._claim(self._lease_timeout)
+            except Exception:
+                # The store is unreachable or failing: keep the worker alive and retry
+                # after an idle wait; nothing is lost (the request stays in the store).
+                self._store_errors.increment()
+                await self._idle(None)
+                continue
             self._count_dead(dead)
             if not deliveries:
                 if not dead:
                     await self._idle(due)
                 continue
-            if self._stop_requested():
-                await self._release(deliveries[0])
-                return
-            await self._run(deliveries[0])
+            try:
+                if self._stop_requested():
+                    await self._release(deliveries[0])
+                    return
+                await self._run(deliveries[0])
+            except Exception:
+                # Ack/retry bookkeeping failed: the lease will expire and the request is
+                # delivered again (at-least-once).
+                self._store_errors.increment()
 
     async def _idle(self, due: float | None) -> None:
         wake = self._wake
@@ -349,5 +362,6 @@ class WorkerLoop(ABC):
             "retried": self._retried.value,
             "dead_lettered": self._dead_lettered.value,
             "lost_leases": self._lost.value,
+            "store_errors": self._store_errors.value,
             "processing": self._processing,
         }

@@ -1,14 +1,19 @@
 """Group commit: one writer thread applies every write, many per fsynced transaction.
 
-Callers hand an operation (a function of the connection and a per-transaction
-scratch dict) to :meth:`GroupCommitWriter.submit`; the writer takes everything queued,
-runs it inside one ``BEGIN IMMEDIATE ... COMMIT`` and only then resolves each caller's
-future. While one commit waits for ``fsync``, new operations pile up and share the
+Callers hand an operation (a function of the connection and a ``state`` dict) to
+:meth:`GroupCommitWriter.run` (or :meth:`~GroupCommitWriter.call` from a thread); the
+writer takes everything queued, runs it inside one ``BEGIN IMMEDIATE ... COMMIT`` and
+only then resolves each caller's future. While one commit waits for ``fsync``, new
+operations pile up and share the
 next one, so throughput grows with the number of concurrent callers while each caller
 still returns only once its write is durable.
 
 An operation that raises an ordinary exception fails alone (it must check before it
 writes); a SQLite error rolls the whole batch back and fails every operation in it.
+
+``state`` outlives batches so operations can cache facts (a row count) between commits;
+it is emptied whenever another connection has committed to the database since our last
+commit (``PRAGMA data_version``), and after a rollback, so a cache is never stale.
 
 >>> import sqlite3, tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "w.db")
@@ -65,10 +70,13 @@ class GroupCommitWriter:
     def __init__(self, connection: sqlite3.Connection, *, name: str, max_batch: int = 1024) -> None:
         connection.isolation_level = None  # explicit BEGIN/COMMIT only
         self._conn = connection
+        self._state: dict[str, Any] = {}
+        self._data_version = -1
         self._max_batch = max_batch
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._close_lock = threading.Lock()
+        self._lock = threading.Lock()  # held by whoever applies a batch
         self.commits = 0
         self.committed_ops = 0
         self.max_batch_seen = 0
@@ -85,10 +93,39 @@ class GroupCommitWriter:
         return await future
 
     def call(self, op: Operation) -> Any:
-        """Apply ``op`` in the next batch, blocking the calling thread until durable."""
+        """Apply ``op`` in the next batch, blocking the calling thread until durable.
+
+        A blocking caller that finds no batch in progress leads one itself (it commits
+        its own write and whatever is queued) instead of waking the writer thread and
+        waiting to be woken back: two thread hand-offs saved on a lone caller.
+        """
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._put((op, None, future))
+        item = (op, None, future)
+        if self._closed:
+            raise WriterClosedError("the queue is closed")
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._closed:
+                    raise WriterClosedError("the queue is closed")
+                self._apply(self._drain([item]))
+            finally:
+                self._lock.release()
+        else:
+            self._put(item)
         return future.result()
+
+    def _drain(self, batch: list[tuple[Operation, Any, Any]]) -> list[tuple[Operation, Any, Any]]:
+        inbox = self._inbox
+        while len(batch) < self._max_batch:
+            try:
+                item = inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                inbox.put(_STOP)  # leave it for the writer thread
+                break
+            batch.append(item)
+        return batch
 
     def _put(self, item: tuple[Operation, Any, Any]) -> None:
         if self._closed:
@@ -113,25 +150,31 @@ class GroupCommitWriter:
             if first is _STOP:
                 break
             batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    item = inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._apply(batch)
-        self._conn.close()
+            with self._lock:
+                while len(batch) < self._max_batch:
+                    try:
+                        item = inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._apply(batch)
+        with self._lock:
+            self._conn.close()
 
     def _apply(self, batch: list[tuple[Operation, Any, Any]]) -> None:
         conn = self._conn
         results: list[tuple[Any, BaseException | None]] = []
-        scratch: dict[str, Any] = {}
+        scratch = self._state
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._data_version:
+                    scratch.clear()  # another connection wrote: cached facts are stale
+                    self._data_version = version
                 for op, _, _ in batch:
                     try:
                         results.append((op(conn, scratch), None))
@@ -141,6 +184,7 @@ class GroupCommitWriter:
                         results.append((None, error))
                 conn.execute("COMMIT")
             except BaseException:
+                scratch.clear()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
