@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from typing import Any
 
@@ -209,3 +210,273 @@ def test_bad_settings_name_the_parameter(settings: dict[str, Any], parameter: st
     with pytest.raises(ConfigError) as caught:
         Hedge(**settings)
     assert caught.value.parameter == parameter
+
+
+# -- the inline first attempt (attempt 1 runs in the caller's task) ------------------------
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+async def test_a_callee_that_finishes_without_suspending_needs_no_task_and_no_hedge() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.0, clock=clock)
+    tasks_before = len(asyncio.all_tasks())
+
+    @hedge
+    async def quick(x: int) -> int:
+        assert len(asyncio.all_tasks()) == tasks_before
+        return x + 1
+
+    assert [await quick(i) for i in range(100)] == list(range(1, 101))
+    stats = hedge.stats()
+    assert (stats["calls"], stats["attempts"], stats["wins_by_attempt"]) == (100, 100, [100, 0])
+    assert clock.pending_timers <= 1  # one shared timer for every call, not one each
+
+
+async def test_a_callee_that_suspends_runs_in_the_callers_task_and_context() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=10.0, clock=clock)
+    seen: list[object] = []
+
+    async def call() -> str:
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0)
+        request_id.set("changed by attempt 1")
+        return request_id.get()
+
+    async def caller() -> tuple[str, str]:
+        request_id.set("r-1")
+        result = await hedge.execute(call)
+        return result, request_id.get()
+
+    task = asyncio.create_task(caller())
+    assert await task == ("changed by attempt 1", "changed by attempt 1")  # as a bare await
+    assert seen == [task]
+    assert hedge.stats()["wins_by_attempt"] == [1, 0]
+
+
+async def test_hedges_see_a_copy_of_the_callers_context() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.1, clock=clock)
+    ids: list[str] = []
+
+    async def call() -> str:
+        ids.append(request_id.get())
+        if len(ids) == 1:
+            await clock.sleep_async(60)
+        request_id.set("changed by the hedge")
+        return "hedge"
+
+    async def caller() -> tuple[str, str]:
+        request_id.set("r-2")
+        return await hedge.execute(call), request_id.get()
+
+    task = asyncio.create_task(caller())
+    await settle(clock, 0.1)
+    assert await task == ("hedge", "r-2")
+    assert ids == ["r-2", "r-2"]
+
+
+async def test_cancelling_the_caller_before_the_delay_starts_no_hedge() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=1.0, clock=clock)
+    cancelled: list[int] = []
+
+    async def call() -> None:
+        try:
+            await clock.sleep_async(60)
+        except asyncio.CancelledError:
+            cancelled.append(1)
+            raise
+
+    task = asyncio.create_task(hedge.execute(call))
+    await settle(clock, 0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await settle(clock, 5.0)
+    assert cancelled == [1]
+    assert hedge.stats()["attempts"] == 0  # a cancelled call is not counted
+    assert len(hedge._queue) == 0
+
+
+async def test_a_winning_hedge_interrupts_attempt_1_and_restores_the_cancel_count() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.1, clock=clock)
+    counts: list[int] = []
+
+    async def call() -> str:
+        if not counts:
+            counts.append(0)
+            await clock.sleep_async(60)
+        return "hedge"
+
+    async def caller() -> str:
+        result = await hedge.execute(call)
+        counts.append(asyncio.current_task().cancelling())  # type: ignore[union-attr]
+        return result
+
+    task = asyncio.create_task(caller())
+    await settle(clock, 0.1)
+    assert await task == "hedge"
+    assert counts == [0, 0]
+    assert clock.pending_timers == 0
+
+
+async def test_attempt_1_swallowing_the_interrupt_still_returns_the_winner() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.1, clock=clock)
+
+    async def call() -> str:
+        if asyncio.current_task().get_name() == "caller":  # type: ignore[union-attr]
+            try:
+                await clock.sleep_async(60)
+            except asyncio.CancelledError:
+                return "attempt 1, late"
+        return "hedge"
+
+    task = asyncio.create_task(hedge.execute(call), name="caller")
+    await settle(clock, 0.1)
+    assert await task == "hedge"
+    assert task.cancelling() == 0
+    assert hedge.stats()["wins_by_attempt"] == [0, 1]
+
+
+async def test_a_cancellation_from_outside_racing_the_winner_propagates() -> None:
+    clock = ManualClock(auto_advance=False)
+    caller: list[asyncio.Task[Any]] = []
+    hedge = Hedge(
+        delay=0.1,
+        clock=clock,
+        listeners=[lambda e: caller[0].cancel() if isinstance(e, HedgeWon) else None],
+    )
+
+    async def call() -> str:
+        if asyncio.current_task() is caller[0]:
+            await clock.sleep_async(60)
+        return "hedge"
+
+    caller.append(asyncio.create_task(hedge.execute(call)))
+    await settle(clock, 0.1)
+    with pytest.raises(asyncio.CancelledError):
+        await caller[0]
+
+
+async def test_attempt_1_winning_after_a_hedge_started_cancels_the_hedge() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.1, clock=clock)
+    cancelled: list[str] = []
+
+    async def call(name: list[str]) -> str:
+        me = "first" if not name else "hedge"
+        name.append(me)
+        try:
+            await clock.sleep_async(0.15 if me == "first" else 60)
+        except asyncio.CancelledError:
+            cancelled.append(me)
+            raise
+        return me
+
+    task = asyncio.create_task(hedge.execute(call, []))
+    await settle(clock, 0.1)
+    await settle(clock, 0.05)
+    assert await task == "first"
+    assert cancelled == ["hedge"]
+    stats = hedge.stats()
+    assert (stats["attempts"], stats["hedges"], stats["wins_by_attempt"]) == (2, 1, [1, 0])
+
+
+async def test_attempt_1_failing_after_a_hedge_started_waits_for_the_hedge() -> None:
+    clock = ManualClock(auto_advance=False)
+    recorder = RecordingListener()
+    hedge = Hedge(delay=0.1, max_hedged_attempts=1, clock=clock, listeners=[recorder])
+    order: list[str] = []
+
+    async def call() -> str:
+        me = "first" if not order else "hedge"
+        order.append(me)
+        await clock.sleep_async(0.15 if me == "first" else 0.2)
+        if me == "first":
+            raise ConnectionError("attempt 1")
+        return me
+
+    task = asyncio.create_task(hedge.execute(call))
+    await settle(clock, 0.1)
+    await settle(clock, 0.05)
+    assert not task.done()
+    await settle(clock, 0.2)
+    assert await task == "hedge"
+    assert [e.reason for e in recorder.of_type(HedgeStarted)] == ["delay"]
+
+
+async def test_a_failing_hedge_starts_the_next_at_once_while_attempt_1_runs() -> None:
+    clock = ManualClock(auto_advance=False)
+    recorder = RecordingListener()
+    hedge = Hedge(delay=0.1, max_hedged_attempts=2, clock=clock, listeners=[recorder])
+    calls: list[float] = []
+
+    async def call() -> str:
+        calls.append(clock.monotonic())
+        index = len(calls) - 1
+        if index == 0:
+            await clock.sleep_async(60)
+        if index == 1:
+            raise ConnectionError("hedge 1")
+        return "hedge 2"
+
+    task = asyncio.create_task(hedge.execute(call))
+    await settle(clock, 0.1)
+    assert await task == "hedge 2"
+    assert calls == [0.0, 0.1, 0.1]
+    assert [e.reason for e in recorder.of_type(HedgeStarted)] == ["delay", "failure"]
+    assert clock.pending_timers == 0
+
+
+async def test_a_callee_raising_before_returning_a_coroutine_is_hedged_at_once() -> None:
+    hedge = Hedge(delay=5.0, max_hedged_attempts=1, clock=ManualClock(auto_advance=False))
+    calls: list[int] = []
+
+    def call() -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("refused")
+
+        async def ok() -> str:
+            return "second"
+
+        return ok()
+
+    assert await hedge.execute(call) == "second"
+    assert hedge.stats()["wins_by_attempt"] == [0, 1]
+
+
+async def test_every_attempt_failing_raises_the_last_error_after_delays() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=0.1, max_hedged_attempts=2, clock=clock)
+    calls: list[int] = []
+
+    async def call() -> None:
+        calls.append(1)
+        index = len(calls)
+        await clock.sleep_async({1: 0.45, 2: 0.3, 3: 0.05}[index])
+        raise ConnectionError(f"attempt {index}")
+
+    task = asyncio.create_task(hedge.execute(call))
+    for _ in range(5):
+        await settle(clock, 0.1)
+    with pytest.raises(ConnectionError, match="attempt 1"):  # at 0.45, after 0.25 and 0.4
+        await task
+    assert hedge.stats()["failures"] == 1
+
+
+@pytest.mark.e2e
+async def test_real_clock_hedges_a_slow_call() -> None:
+    hedge = Hedge(delay=0.001, max_hedged_attempts=1)
+    calls: list[int] = []
+
+    async def call() -> str:
+        calls.append(1)
+        await asyncio.sleep(5 if len(calls) == 1 else 0)
+        return f"attempt {len(calls) - 1}"
+
+    assert await asyncio.wait_for(hedge.execute(call), 2) == "attempt 1"

@@ -5,7 +5,10 @@ the last ``sample_size`` successful attempts) once ``min_samples`` are known; un
 then ``delay`` (default 0.1 s) is used. A failed attempt starts the next hedge at once.
 Up to ``max_hedged_attempts`` extra attempts run. The first success is returned and
 the other attempts are cancelled: async attempts with ``task.cancel()`` (and awaited);
-sync attempts run in a thread pool the hedge owns, and a losing sync attempt **cannot
+the first async attempt runs inline in the caller's task (no task or timer of its own
+until the delay passes, see ``_hedge_race``), so a winning hedge interrupts it by
+cancelling the caller's task at its current ``await`` -- like a timeout, and invisible
+to the caller; sync attempts run in a thread pool the hedge owns, and a losing sync attempt **cannot
 be interrupted** -- it runs to its end and its result is discarded. If every attempt
 fails, the error of the attempt that failed **last** is raised.
 
@@ -23,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from inspect import isawaitable
@@ -36,10 +40,13 @@ from .._policy import Policy
 from .._registry import registry
 from .._validate import check_clock, check_int, check_name, check_optional_number
 from ..errors import ConfigError
+from ._atomic import GIL_ATOMIC
+from ._hedge_race import Race, RaceQueue
 
 __all__ = ["Hedge", "HedgeStarted", "HedgeWon"]
 
 T = TypeVar("T")
+_Coro = CoroutineType
 _RECOMPUTE_EVERY = 16
 
 
@@ -62,9 +69,26 @@ class HedgeWon(Event):
     latency: float
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+async def _unset() -> None: ...
+
+
+@final
+class _Tally:
+    """What happened to the calls so far (see ``_count``)."""
+
+    __slots__ = ("attempts", "calls", "failures", "wins")
+
+    def __init__(self, max_hedged_attempts: int) -> None:
+        self.calls = self.attempts = self.failures = 0
+        self.wins = [0] * (max_hedged_attempts + 1)
+
+    def add(self, attempts: int, winner: int) -> None:
+        self.calls += 1
+        self.attempts += attempts
+        if winner < 0:
+            self.failures += 1
+        else:
+            self.wins[winner] += 1
 
 
 @final
@@ -118,22 +142,25 @@ class Hedge(Policy):
         self._fresh = 0
         self._current = self.delay
         self._pool: ThreadPoolExecutor | None = None
-        self._calls = self._attempts = self._hedges = self._failures = 0
-        self._wins = [0] * (self.max_hedged_attempts + 1)
+        self._tally = _Tally(self.max_hedged_attempts)
+        # One first-hedge queue per event loop; the last one used is cached for the hot path.
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RaceQueue] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._queue = RaceQueue(self._clock, None, self.delay, direct=True)
+        # execute(fn) reuses the closure built for the last fn instead of one per call.
+        self._last_wrapped: tuple[object, Callable[..., Awaitable[Any]]] = (None, _unset)
         registry.track(self)
 
-    # -- latency ring ------------------------------------------------------------------
+    # -- latency ring and tallies --------------------------------------------------------
 
     @property
     def current_delay(self) -> float:
         """The delay the next call waits before its first hedge."""
         return self._current
 
-    def _record(self, latency: float, winner: int) -> None:
+    def _record(self, latency: float) -> None:
         with self._lock:
-            self._wins[winner] += 1
-            if self.percentile is None:
-                return
             if len(self._ring) < self.sample_size:
                 self._ring.append(latency)
             else:
@@ -146,17 +173,17 @@ class Hedge(Policy):
                 self._fresh = 0
                 ordered = sorted(self._ring)
                 # nearest rank: the smallest latency at least `percentile` % do not exceed
-                rank = math.ceil(len(ordered) * self.percentile / 100.0)
+                rank = math.ceil(len(ordered) * self.percentile / 100.0)  # type: ignore[operator]
                 index = min(len(ordered) - 1, max(0, rank - 1))
                 self._current = ordered[index]
 
-    def _count(self, attempts: int, failed: bool) -> None:
-        with self._lock:
-            self._calls += 1
-            self._attempts += attempts
-            self._hedges += attempts - 1
-            if failed:
-                self._failures += 1
+    def _count(self, attempts: int, winner: int) -> None:
+        """Count one finished call: ``winner`` is the winning attempt, or -1 if all failed."""
+        if not GIL_ATOMIC:
+            with self._lock:
+                self._tally.add(attempts, winner)
+        else:
+            self._tally.add(attempts, winner)
 
     def _started(self, attempt: int, after: float, reason: str) -> None:
         if self.events.active:
@@ -171,86 +198,83 @@ class Hedge(Policy):
             )
 
     def _won(self, attempt: int, latency: float) -> None:
-        self._record(latency, attempt)
+        if self.percentile is not None:
+            self._record(latency)
         if attempt and self.events.active:
             self.events.emit(
                 HedgeWon(source=self.name, at=self._clock.wall(), attempt=attempt, latency=latency)
             )
 
-    # -- async driver ------------------------------------------------------------------
+    # -- async driver: attempt 1 inline, hedges as tasks (see _hedge_race) --------------
 
     async def _async(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        async def attempt() -> Any:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-            return result
+        last_fn, guarded = self._last_wrapped
+        if last_fn is not fn:
+            guarded = self._wrap_async(fn)
+            self._last_wrapped = (fn, guarded)
+        return await guarded(*args, **kwargs)
 
-        loop = asyncio.get_running_loop()
-        clock = self._clock
-        start = clock.monotonic()
+    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        hedge = self
+        monotonic = self._clock.monotonic
+        current_task = asyncio.current_task
+        running_loop = asyncio.get_running_loop
+        queue_for = self._queue_for
+        tally = self._tally
+        wins = tally.wins
+        atomic = GIL_ATOMIC
+
+        async def guarded(*args: Any, **kwargs: Any) -> T:
+            task = current_task()
+            if task is None:
+                raise RuntimeError("Hedge needs to run inside an asyncio task")
+            start = monotonic()
+            try:
+                result: Any = fn(*args, **kwargs)
+            except Exception as error:
+                race = Race(hedge, fn, args, kwargs, task, start)
+                return await race.first_failed(error, task.cancelling(), running_loop())  # type: ignore[no-any-return]
+            if type(result) is _Coro or isawaitable(result):
+                loop = running_loop()
+                queue = hedge._queue
+                if queue.loop is not loop or queue.delay != hedge._current:
+                    queue = queue_for(loop)
+                race = Race(hedge, fn, args, kwargs, task, start)
+                queue.open(race)
+                cancelling = task.cancelling()
+                try:
+                    result = await result
+                except BaseException as error:
+                    queue.close(race)
+                    return await race.first_failed(error, cancelling, loop)  # type: ignore[no-any-return]
+                queue.close(race)
+                if race.hedging is not None:
+                    return await race.first_succeeded(result, cancelling)  # type: ignore[no-any-return]
+            if hedge.percentile is not None:
+                hedge._record(monotonic() - start)
+            # Attempt 1 won without a hedge: call-free increments (see _atomic).
+            if atomic:
+                tally.calls += 1
+                tally.attempts += 1
+                wins[0] += 1
+            else:
+                hedge._count(1, 0)
+            return result  # type: ignore[no-any-return]
+
+        return guarded
+
+    def _queue_for(self, loop: asyncio.AbstractEventLoop) -> RaceQueue:
+        """Return this loop's queue for the current delay (a new one when it changed)."""
         delay = self._current
-        tasks: dict[asyncio.Task[Any], tuple[int, float]] = {}
-        pending: set[asyncio.Future[Any]] = set()
-        launched = 0
-        last_error: BaseException | None = None
-
-        def launch() -> None:
-            nonlocal launched
-            task = loop.create_task(attempt())
-            tasks[task] = (launched, clock.monotonic())
-            pending.add(task)
-            launched += 1
-
-        launch()
-        timer_future: asyncio.Future[None] | None = None
-        timer = None
-        try:
-            while pending:
-                if launched <= self.max_hedged_attempts and timer_future is None:
-                    timer_future = loop.create_future()
-
-                    def wake(waker: asyncio.Future[None] = timer_future) -> None:
-                        loop.call_soon_threadsafe(_resolve, waker)
-
-                    timer = clock.call_later(delay, wake)
-                waiting = pending if timer_future is None else pending | {timer_future}
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                failed = False
-                for finished in done:
-                    if finished is timer_future:
-                        continue
-                    pending.discard(finished)
-                    index, began = tasks[finished]  # type: ignore[index]
-                    error = finished.exception()
-                    if error is None:
-                        self._won(index, clock.monotonic() - began)
-                        self._count(launched, False)
-                        return finished.result()
-                    last_error, failed = error, True
-                fired = timer_future is not None and timer_future.done()
-                if (fired or failed) and launched <= self.max_hedged_attempts:
-                    if timer is not None:
-                        timer.cancel()
-                    timer_future = None
-                    self._started(
-                        launched, clock.monotonic() - start, "delay" if fired else "failure"
-                    )
-                    launch()
-                    delay = self._current
-            self._count(launched, True)
-            assert last_error is not None
-            raise last_error
-        finally:
-            if timer is not None:
-                timer.cancel()
-            losers = [t for t in pending if not t.done()]
-            for loser in losers:
-                loser.cancel()
-            if losers:
-                await asyncio.gather(*losers, return_exceptions=True)
+        with self._lock:
+            queue = self._queues.get(loop)
+            if queue is None or queue.delay != delay:
+                queue = RaceQueue(self._clock, loop, delay, direct=self._real_clock)
+                self._queues[loop] = queue
+        self._queue = queue
+        return queue
 
     # -- sync driver ---------------------------------------------------------------------
 
@@ -300,14 +324,14 @@ class Hedge(Policy):
                     error = future.exception()
                     if error is None:
                         self._won(index, clock.monotonic() - began)
-                        self._count(launched, False)
+                        self._count(launched, index)
                         return future.result()
                     last_error, failed = error, True
                 if hedge_left and (fired or failed):
                     reason = "delay" if fired else "failure"
                     self._started(launched, clock.monotonic() - start, reason)
                     pending.add(launch())
-            self._count(launched, True)
+            self._count(launched, -1)
             assert last_error is not None
             raise last_error
         finally:
@@ -341,15 +365,16 @@ class Hedge(Policy):
     def stats(self) -> dict[str, Any]:
         """Return calls, attempts, hedges, wins by attempt index and the current delay."""
         with self._lock:
+            tally = self._tally
             return {
                 "kind": self.kind,
                 "name": self.name,
-                "calls": self._calls,
-                "attempts": self._attempts,
-                "hedges": self._hedges,
-                "failures": self._failures,
-                "wins_by_attempt": list(self._wins),
-                "hedge_wins": sum(self._wins[1:]),
+                "calls": tally.calls,
+                "attempts": tally.attempts,
+                "hedges": tally.attempts - tally.calls,
+                "failures": tally.failures,
+                "wins_by_attempt": list(tally.wins),
+                "hedge_wins": sum(tally.wins[1:]),
                 "current_delay": self._current,
                 "samples": len(self._ring),
             }
