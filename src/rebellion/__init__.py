@@ -16,7 +16,7 @@ from .cache import (
     SerializationError,
     StaleValueServed,
 )
-from .durable import PersistentRequestQueue, RetryableRequest
+from .durable import PersistentRequestQueue, RedisRequestQueue, RetryableRequest
 from .errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -177,6 +177,7 @@ __all__ = [
     "RecoveryContext",
     "RecoveryFailed",
     "RedisRateLimiter",
+    "RedisRequestQueue",
     "Registry",
     "RejectedError",
     "Retry",

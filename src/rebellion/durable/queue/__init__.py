@@ -14,6 +14,7 @@ from ._model import (
 )
 from ._request import RetryableRequest
 from ._worker import DeliveryContext, current_delivery
+from .redis_queue import RedisRequestQueue
 from .sqlite import DEFAULT_RETRY_BACKOFF, PersistentRequestQueue
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Delivery",
     "DeliveryContext",
     "PersistentRequestQueue",
+    "RedisRequestQueue",
     "RequestCompleted",
     "RequestDeadLettered",
     "RequestRetryScheduled",
