@@ -189,7 +189,13 @@ def _demo_served(args: argparse.Namespace, out: IO[str]) -> int:
         app, _ = build(options)
         install_redaction()
         server = uvicorn.Server(
-            uvicorn.Config(app, host=options.host, port=options.port, log_level="warning")
+            uvicorn.Config(
+                app,
+                host=options.host,
+                port=options.port,
+                log_level="warning",
+                ws_per_message_deflate=False,
+            )
         )
         serving = asyncio.create_task(server.serve())
         print(f"dashboard: http://{options.host}:{options.port}/", file=out, flush=True)

@@ -55,6 +55,7 @@ class _Client:
     types: frozenset[str] = MESSAGE_TYPES
     metrics: tuple[str, ...] = ()
     sent: int = 0
+    sending_since: float | None = None
     closed: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -188,28 +189,41 @@ class Hub:
             client.metrics = tuple(str(m) for m in metrics[:64])
 
     async def _send_loop(self, client: _Client) -> None:
-        socket, buffer, wake = client.socket, client.buffer, client.wake
+        socket, buffer, wake, clock = client.socket, client.buffer, client.wake, self._clock
         try:
             while not client.closed:
                 await wake.wait()
                 wake.clear()
                 while batch := buffer.get_batch(max_batch_size=self._max_queue):
+                    # The watchdog times sends: a per-send timeout scope would cost
+                    # more than the send itself at hundreds of clients.
+                    client.sending_since = clock.monotonic()
                     for text in batch:
-                        async with asyncio.timeout(self._send_timeout):
-                            await socket.send_text(text)
+                        await socket.send_text(text)
                         client.sent += 1
-        except TimeoutError:
-            await self._drop(client, "stalled")
+                    client.sending_since = None
+        except asyncio.CancelledError:
+            raise
         except Exception:
             await self._drop(client, "send_failed")
 
     async def _idle_loop(self, client: _Client) -> None:
+        """Close the client when it has been silent too long or one send is stuck."""
+        clock = self._clock
         while not client.closed:
-            silent = self._clock.monotonic() - client.last_heard
+            now = clock.monotonic()
+            silent = now - client.last_heard
             if silent >= self._idle:
                 await self._drop(client, "idle")
                 return
-            await self._clock.sleep_async(self._idle - silent)
+            since = client.sending_since
+            if since is not None and now - since >= self._send_timeout:
+                await self._drop(client, "stalled")
+                return
+            wait = self._idle - silent
+            if since is not None:
+                wait = min(wait, self._send_timeout - (now - since))
+            await clock.sleep_async(min(wait, self._send_timeout))
 
     def _ensure_heartbeat(self) -> None:
         if self._beat_task is None or self._beat_task.done():

@@ -117,6 +117,9 @@ def serve(options: ServeOptions) -> None:
         port=options.port,
         log_level="info",
         ws_max_size=64 * 1024,
+        # Per-client deflate would compress the same sample once per client: at 500
+        # clients that is most of the server's CPU. Samples are small; send them plain.
+        ws_per_message_deflate=False,
         lifespan="on",
         server_header=False,
     )
