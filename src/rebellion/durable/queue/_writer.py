@@ -99,24 +99,26 @@ class GroupCommitWriter:
         its own write and whatever is queued) instead of waking the writer thread and
         waiting to be woken back: two thread hand-offs saved on a lone caller.
         """
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        item = (op, None, future)
         if self._closed:
             raise WriterClosedError("the queue is closed")
         if self._lock.acquire(blocking=False):
             try:
                 if self._closed:
                     raise WriterClosedError("the queue is closed")
-                self._apply(self._drain([item]))
+                # The leader's own item carries no future: its outcome comes back directly.
+                result, error = self._apply(self._drain([(op, None, None)]))
             finally:
                 self._lock.release()
-        else:
-            self._put(item)
+            if error is not None:
+                raise error
+            return result
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._put((op, None, future))
         return future.result()
 
     def _drain(self, batch: list[tuple[Operation, Any, Any]]) -> list[tuple[Operation, Any, Any]]:
         inbox = self._inbox
-        while len(batch) < self._max_batch:
+        while len(batch) < self._max_batch and not inbox.empty():
             try:
                 item = inbox.get_nowait()
             except queue.Empty:
@@ -164,7 +166,8 @@ class GroupCommitWriter:
         with self._lock:
             self._conn.close()
 
-    def _apply(self, batch: list[tuple[Operation, Any, Any]]) -> None:
+    def _apply(self, batch: list[tuple[Operation, Any, Any]]) -> tuple[Any, BaseException | None]:
+        """Commit ``batch``; resolve its futures; return the first item's outcome."""
         conn = self._conn
         results: list[tuple[Any, BaseException | None]] = []
         scratch = self._state
@@ -197,6 +200,8 @@ class GroupCommitWriter:
                 self.max_batch_seen = len(batch)
         by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
         for (_, loop, future), (result, failure) in zip(batch, results, strict=True):
+            if future is None:
+                continue  # a leading caller: it takes results[0] itself
             if loop is None:
                 if failure is None:
                     future.set_result(result)
@@ -210,3 +215,4 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_settle, items)
             except RuntimeError:
                 pass  # that loop is closed: nobody is waiting any more
+        return results[0]

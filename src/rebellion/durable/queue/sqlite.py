@@ -158,13 +158,17 @@ class PersistentRequestQueue(WorkerLoop):
     ) -> tuple[tuple[Any, ...], str | None, float]:
         if not isinstance(request, RetryableRequest):
             raise ConfigError("request", "a RetryableRequest", request)
-        check_int("priority", priority, minimum=-_PRIORITY_LIMIT, maximum=_PRIORITY_LIMIT)
+        if type(priority) is not int or not -_PRIORITY_LIMIT <= priority <= _PRIORITY_LIMIT:
+            check_int("priority", priority, minimum=-_PRIORITY_LIMIT, maximum=_PRIORITY_LIMIT)
         now = self._clock.wall()
-        visible = now + check_number("delay", delay, minimum=0.0)
+        if (type(delay) is float or type(delay) is int) and delay == 0:
+            visible = now
+        else:
+            visible = now + check_number("delay", delay, minimum=0.0)
         if not_before is not None:
             visible = max(visible, check_number("not_before", not_before))
         row = (
-            uuid.uuid4().hex,
+            os.urandom(16).hex(),  # a random 128-bit id, without building a UUID object
             priority,
             request.operation,
             request.payload,
