@@ -24,15 +24,16 @@ series. Conventions (checked against per-series references in the tests):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, final
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["WindowStats", "sorted_quantiles", "window_stats"]
+__all__ = ["StatsScratch", "WindowStats", "sorted_quantiles", "window_stats"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 _MAD_SCALE = 0.6745
 _MEAN_AD_SCALE = 1.253314
 
@@ -60,6 +61,41 @@ class WindowStats:
     r2: FloatArray
 
 
+@final
+class StatsScratch:
+    """Work buffers that :func:`window_stats` reuses from call to call.
+
+    One caller at a time (the owner serialises). Buffers grow to the largest
+    ``series x window`` seen and are sliced into contiguous views of the needed shape,
+    so a steady stream of ticks allocates no full-size temporaries.
+    """
+
+    __slots__ = ("_floats", "_mask")
+
+    def __init__(self) -> None:
+        self._floats: FloatArray = np.empty(0)
+        self._mask: BoolArray = np.empty(0, dtype=np.bool_)
+
+    def mask(self, n: int, width: int) -> BoolArray:
+        """Return a ``(n, width)`` boolean work array (contents undefined)."""
+        if self._mask.size < n * width:
+            self._mask = np.empty(n * width, dtype=np.bool_)
+        return self._mask[: n * width].reshape(n, width)
+
+    def floats(self, n: int, width: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Return four distinct ``(n, width)`` float work arrays (contents undefined)."""
+        size = n * width
+        if self._floats.size < 4 * size:
+            self._floats = np.empty(4 * size)
+        b = self._floats
+        return (
+            b[:size].reshape(n, width),
+            b[size : 2 * size].reshape(n, width),
+            b[2 * size : 3 * size].reshape(n, width),
+            b[3 * size : 4 * size].reshape(n, width),
+        )
+
+
 def sorted_quantiles(sorted_rows: FloatArray, count: IntArray, q: FloatArray) -> FloatArray:
     """Return the ``q`` quantiles (linear) of rows sorted with NaN last; NaN if empty."""
     n, width = sorted_rows.shape
@@ -67,7 +103,7 @@ def sorted_quantiles(sorted_rows: FloatArray, count: IntArray, q: FloatArray) ->
         return np.full((n, q.size), np.nan)
     last = np.maximum(count - 1, 0)[:, None]
     pos = q[None, :] * last
-    lo = np.floor(pos).astype(np.int64)
+    lo = pos.astype(np.int64)  # pos >= 0: truncation is floor
     hi = np.minimum(lo + 1, last)
     frac = pos - lo
     below = np.take_along_axis(sorted_rows, lo, axis=1)
@@ -78,79 +114,130 @@ def sorted_quantiles(sorted_rows: FloatArray, count: IntArray, q: FloatArray) ->
 
 
 def window_stats(
-    x: FloatArray, quantiles: tuple[float, ...], smoothing: int, min_samples: int
+    x: FloatArray,
+    quantiles: tuple[float, ...],
+    smoothing: int,
+    min_samples: int,
+    scratch: StatsScratch | None = None,
 ) -> WindowStats:
     """Compute every statistic of every row of ``x`` (see the module docstring).
 
-    Rows without a missing sample (the steady state) take a shorter path that knows
-    counts and slot positions in advance; the others take the NaN-aware path. Both
-    give the same numbers (the tests check it).
+    Leading slots empty in every row (windows still filling) are cut off first, so a
+    filling window costs what its filled part costs. Without a missing sample in what is
+    left, counts and the latest slot are known and no masking is done; otherwise missing
+    samples are zeroed once and counted per row, and the same formulas run. One sort
+    serves min, max, median and every quantile; a second one the MAD.
+
+    Args:
+        x: ``(series, window)`` samples, oldest first, NaN for none.
+        quantiles: fractions in [0, 1] for ``percentiles``.
+        smoothing: samples in the moving average (>= 1).
+        min_samples: samples needed before ``z`` and ``robust_z`` are non-zero.
+        scratch: work buffers to reuse (None: fresh ones).
+
+    Returns:
+        The per-series arrays (new arrays, never views of the work buffers).
     """
-    full = ~np.isnan(x).any(axis=1)
-    if full.all():
-        return _complete(x, quantiles, smoothing, min_samples)
-    if not full.any():
-        return _general(x, quantiles, smoothing, min_samples)
-    rows_full, rows_gap = np.flatnonzero(full), np.flatnonzero(~full)
-    a = _complete(x[rows_full], quantiles, smoothing, min_samples)
-    b = _general(x[rows_gap], quantiles, smoothing, min_samples)
-    merged: dict[str, npt.NDArray[Any]] = {}
-    for name in WindowStats.__slots__:
-        left, right = getattr(a, name), getattr(b, name)
-        out = np.empty((x.shape[0], *left.shape[1:]), dtype=left.dtype)
-        out[rows_full] = left
-        out[rows_gap] = right
-        merged[name] = out
-    return WindowStats(**merged)
-
-
-def _complete(
-    x: FloatArray, quantiles: tuple[float, ...], smoothing: int, min_samples: int
-) -> WindowStats:
-    """:func:`window_stats` for rows with no NaN: fewer full-size temporaries."""
     n, width = x.shape
-    count = np.full(n, width, dtype=np.int64)
-    latest = x[:, -1].copy()
-    mean = x.mean(axis=1)
-    dev = x - mean[:, None]
-    m2 = np.einsum("ij,ij->i", dev, dev)
-    std = np.sqrt(m2 / width)
-    ordered = np.sort(x, axis=1)
-    q = np.asarray((0.5, *quantiles), dtype=np.float64)
-    points = sorted_quantiles(ordered, count, q)
-    median = points[:, 0]
-    absdev = np.subtract(x, median[:, None])
-    np.abs(absdev, out=absdev)
-    mean_ad = absdev.mean(axis=1)
-    absdev.sort(axis=1)
-    mad = sorted_quantiles(absdev, count, np.array([0.5]))[:, 0]
-    head = x[:, :-1]
-    mean_o = head.mean(axis=1) if width > 1 else np.full(n, np.nan)
-    dev_o = head - mean_o[:, None]
-    m2_o = np.einsum("ij,ij->i", dev_o, dev_o)
+    work = scratch if scratch is not None else StatsScratch()
+    missing = work.mask(n, width)
+    np.isnan(x, out=missing)
+    lead = 0
+    if width and missing[:, 0].all():
+        empty_cols = missing.all(axis=0)
+        lead = min(int(np.argmin(empty_cols)) if not empty_cols.all() else width, width - 1)
+    m = width - lead
+    xt, mt = x[:, lead:], missing[:, lead:]
+    gaps = bool(mt.any())
+    srt, dev, xz, valid = work.floats(n, m)
+    rows = np.arange(n)
+    idx = np.arange(m, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
+        if gaps:
+            np.logical_not(mt, out=valid)
+            count = m - np.count_nonzero(mt, axis=1).astype(np.int64)
+            np.copyto(xz, xt)
+            np.copyto(xz, 0.0, where=mt)
+            values = xz
+        else:
+            count = np.full(n, m, dtype=np.int64)
+            values = xt
+            if lead or not x.flags.c_contiguous:  # the moving average wants flat rows
+                values = xz
+                np.copyto(values, xt)
+        empty = count == 0
+        safe = np.maximum(count, 1)
+        sums = values.sum(axis=1)
+        mean = sums / safe
+        np.subtract(values, mean[:, None], out=dev)
+        if gaps:
+            dev *= valid
+        m2 = np.einsum("ij,ij->i", dev, dev)
+        mean[empty] = np.nan
+        std = np.sqrt(m2 / safe)
+
+        # Latest sample: rows are right-aligned, but a NaN tick may sit at the end.
+        last_col = None
+        if gaps and mt[:, -1].any():
+            last_col = m - 1 - np.argmax(valid[:, ::-1], axis=1)
+        latest = xt[:, -1].copy() if last_col is None else xt[rows, last_col]
+
+        np.copyto(srt, xt)
+        srt.sort(axis=1)  # NaN last
+        points = sorted_quantiles(srt, count, np.asarray((0.5, *quantiles), dtype=np.float64))
+        median = points[:, 0]
+        lowest = srt[:, 0].copy()
+        highest = srt[rows, safe - 1] if gaps else srt[:, -1].copy()
+        absdev = srt  # the sorted values are no longer needed
+        np.subtract(xt, median[:, None], out=absdev)
+        np.abs(absdev, out=absdev)
+        absdev.sort(axis=1)
+        mad = sorted_quantiles(absdev, count, np.array([0.5]))[:, 0]
+        mean_ad = np.zeros(n)  # only read where the MAD is 0: computed only there
+        need = np.flatnonzero(mad == 0)
+        if need.size:
+            mean_ad[need] = np.nansum(absdev[need], axis=1) / safe[need]
+
+        # Least-squares line through (slot, value), centred on the mean slot.
+        if gaps:
+            s1 = valid @ idx
+            xbar = s1 / safe
+            sxx = valid @ (idx * idx) - s1 * xbar
+            sxy = dev @ idx - xbar * dev.sum(axis=1)
+        else:
+            xbar = np.full(n, (m - 1) / 2.0)
+            dx = idx - (m - 1) / 2.0
+            sxx = np.full(n, float(dx @ dx))
+            sxy = dev @ dx
+        ok = sxx > 0
+        slope = np.where(ok, sxy / np.where(ok, sxx, 1.0), np.where(empty, np.nan, 0.0))
+        intercept = mean - slope * (xbar + lead)
+        r2 = np.where(ok & (m2 > 0), sxy * sxy / (sxx * np.where(m2 > 0, m2, 1.0)), 0.0)
+
+        # z against the other samples: the latest one left out.
+        mean_o = (sums - latest) / np.maximum(count - 1, 1)
+        dev_o = dev  # the deviations from the mean are no longer needed
+        np.subtract(values, mean_o[:, None], out=dev_o)
+        if gaps:
+            dev_o *= valid
+        if last_col is None:
+            dev_o = dev_o[:, :-1]
+        else:
+            dev_o[rows, last_col] = 0.0
+        m2_o = np.einsum("ij,ij->i", dev_o, dev_o)
         z, robust = _scores(count, latest, mean_o, m2_o, median, mad, mean_ad, min_samples)
-    k = min(smoothing, width)
-    csum = np.cumsum(x, axis=1)
-    smoothed = csum.copy()
-    smoothed[:, k:] -= csum[:, :-k]
-    smoothed /= np.minimum(np.arange(1, width + 1), k)
-    idx = np.arange(width, dtype=np.float64)
-    dx = idx - idx.mean()
-    sxx = float(dx @ dx)
-    sxy = dev @ dx
-    slope = sxy / sxx if sxx > 0 else np.zeros(n)
-    intercept = mean - slope * idx.mean()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = np.where(m2 > 0, sxy * sxy / (sxx * np.where(m2 > 0, m2, 1.0)), 0.0)
+
+        smoothed = _moving_average(values, valid if gaps else None, smoothing, lead, (srt, dev))
     return WindowStats(
         count=count,
         latest=latest,
-        latest_index=np.full(n, width - 1, dtype=np.int64),
+        latest_index=np.full(n, width - 1, dtype=np.int64)
+        if last_col is None
+        else (last_col + lead).astype(np.int64),
         mean=mean,
-        std=std,
-        min=ordered[:, 0].copy(),
-        max=ordered[:, -1].copy(),
+        std=np.where(empty, np.nan, std),
+        min=lowest,
+        max=highest,
         median=median,
         mad=mad,
         percentiles=points[:, 1:],
@@ -161,6 +248,54 @@ def _complete(
         intercept=intercept,
         r2=r2,
     )
+
+
+def _moving_average(
+    values: FloatArray,
+    valid: FloatArray | None,
+    k: int,
+    lead: int,
+    spares: tuple[FloatArray, FloatArray],
+) -> FloatArray:
+    """Mean of the samples among each slot's last ``k`` slots, NaN before ``lead``.
+
+    ``values`` has missing samples zeroed and ``valid`` marks the others (None: no
+    missing sample); the two ``spares`` (C-contiguous, same shape) are overwritten.
+    """
+    n, m = values.shape
+    out = np.empty((n, lead + m))
+    out[:, :lead] = np.nan
+    k = min(k, m)
+    sums = _window_sums(values, k, spares[0])
+    if valid is None:
+        np.divide(sums, np.minimum(np.arange(1, m + 1), k), out=out[:, lead:])
+    else:
+        nums = _window_sums(valid, k, spares[1])
+        np.divide(sums, nums, out=out[:, lead:])  # 0 / 0 = NaN: no sample in reach
+    return out
+
+
+def _window_sums(src: FloatArray, k: int, out: FloatArray) -> FloatArray:
+    """Return ``out`` with ``out[:, j] = src[:, max(0, j - k + 1) : j + 1].sum(1)``.
+
+    For a short window, ``k - 1`` shifted adds over the flat buffers (a cumulative sum
+    along rows is an order of magnitude slower per element); the first ``k - 1`` columns,
+    which the flat shift mixes with the previous row, are then redone. ``out`` must be
+    C-contiguous and distinct from ``src``.
+    """
+    m = src.shape[1]
+    if k > 16:
+        csum = np.cumsum(src, axis=1)
+        out[:, :k] = csum[:, :k]
+        np.subtract(csum[:, k:], csum[:, :-k], out=out[:, k:])
+        return out
+    head = np.cumsum(src[:, : min(k - 1, m)], axis=1)
+    np.copyto(out, src)
+    flat_out, flat_src = out.reshape(-1), src.reshape(-1)
+    for shift in range(1, k):
+        np.add(flat_out[shift:], flat_src[:-shift], out=flat_out[shift:])
+    out[:, : head.shape[1]] = head
+    return out
 
 
 def _scores(
@@ -190,82 +325,3 @@ def _scores(
     robust = np.where(scale > 0, rdiff / scale, np.where(rdiff == 0, 0.0, np.sign(rdiff) * np.inf))
     robust = np.where(count >= min_samples, robust, 0.0)
     return z, robust
-
-
-def _general(
-    x: FloatArray, quantiles: tuple[float, ...], smoothing: int, min_samples: int
-) -> WindowStats:
-    """:func:`window_stats` for rows with missing samples (NaN-aware throughout)."""
-    n, width = x.shape
-    valid = ~np.isnan(x)
-    count = valid.sum(axis=1)
-    empty = count == 0
-    safe = np.maximum(count, 1)
-    xz = np.where(valid, x, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(empty, np.nan, xz.sum(axis=1) / safe)
-        dev = np.where(valid, x - mean[:, None], 0.0)
-        m2 = np.einsum("ij,ij->i", dev, dev)
-        std = np.where(empty, np.nan, np.sqrt(m2 / safe))
-        lowest = np.where(empty, np.nan, np.where(valid, x, np.inf).min(axis=1))
-        highest = np.where(empty, np.nan, np.where(valid, x, -np.inf).max(axis=1))
-
-        # Latest sample: rows are right-aligned, but a NaN tick may sit at the end.
-        latest_index = (width - 1 - np.argmax(valid[:, ::-1], axis=1)).astype(np.int64)
-        latest = np.where(empty, np.nan, x[np.arange(n), latest_index])
-
-        ordered = np.sort(x, axis=1)
-        q = np.asarray((0.5, *quantiles), dtype=np.float64)
-        points = sorted_quantiles(ordered, count, q)
-        median = points[:, 0]
-        absdev = np.abs(x - median[:, None])
-        mad = sorted_quantiles(np.sort(absdev, axis=1), count, np.array([0.5]))[:, 0]
-        mean_ad = np.where(valid, absdev, 0.0).sum(axis=1) / safe
-
-        rest = valid.copy()
-        rest[np.arange(n), latest_index] = False
-        n_o = rest.sum(axis=1)
-        mean_o = np.where(rest, x, 0.0).sum(axis=1) / np.maximum(n_o, 1)
-        dev_o = np.where(rest, x - mean_o[:, None], 0.0)
-        m2_o = np.einsum("ij,ij->i", dev_o, dev_o)
-        z, robust = _scores(count, latest, mean_o, m2_o, median, mad, mean_ad, min_samples)
-
-        # Moving average over the last `smoothing` slots (cumulative sums, NaN-aware).
-        csum = np.concatenate((np.zeros((n, 1)), np.cumsum(xz, axis=1)), axis=1)
-        ccnt = np.concatenate((np.zeros((n, 1)), np.cumsum(valid, axis=1)), axis=1)
-        k = min(smoothing, width)
-        sums = csum[:, k:] - csum[:, :-k]
-        nums = ccnt[:, k:] - ccnt[:, :-k]
-        head_s = csum[:, 1:k]
-        head_n = ccnt[:, 1:k]
-        sums = np.concatenate((head_s, sums), axis=1)
-        nums = np.concatenate((head_n, nums), axis=1)
-        smoothed = np.where(nums > 0, sums / np.maximum(nums, 1), np.nan)
-
-        # Least-squares slope per slot, centred for accuracy.
-        idx = np.arange(width, dtype=np.float64)
-        xbar = np.where(valid, idx, 0.0).sum(axis=1) / safe
-        dx = np.where(valid, idx[None, :] - xbar[:, None], 0.0)
-        sxx = np.einsum("ij,ij->i", dx, dx)
-        sxy = np.einsum("ij,ij->i", dx, dev)
-        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.where(empty, np.nan, 0.0))
-        intercept = mean - slope * xbar
-        r2 = np.where((sxx > 0) & (m2 > 0), sxy * sxy / (sxx * np.where(m2 > 0, m2, 1.0)), 0.0)
-    return WindowStats(
-        count=count.astype(np.int64),
-        latest=latest,
-        latest_index=latest_index,
-        mean=mean,
-        std=std,
-        min=lowest,
-        max=highest,
-        median=median,
-        mad=mad,
-        percentiles=points[:, 1:],
-        z=z,
-        robust_z=robust,
-        smoothed=smoothed,
-        slope=slope,
-        intercept=intercept,
-        r2=r2,
-    )

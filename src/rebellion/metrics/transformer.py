@@ -41,7 +41,7 @@ from .._validate import check_clock, check_int, check_name, check_number
 from ..errors import ConfigError
 from ._config import check_quantiles
 from ._ring import SeriesRing
-from ._series_stats import window_stats
+from ._series_stats import StatsScratch, window_stats
 from ._transform_input import as_samples, check_thresholds, right_aligned
 from ._transform_result import TransformResult, assess
 from .anomaly import AnomalyDetectorBank, anomaly_params
@@ -136,6 +136,8 @@ class MetricTransformer:
         self._cached_rows: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._ticks = 0
         self._lock = threading.Lock()
+        self._scratch = StatsScratch()
+        self._scratch_lock = threading.Lock()
         registry.track(self)
 
     # -- input ----------------------------------------------------------------------
@@ -254,7 +256,15 @@ class MetricTransformer:
         limits: FloatArray,
         now: float,
     ) -> TransformResult:
-        stats = window_stats(window, self.quantiles, self.smoothing_window, self.min_samples)
+        if self._scratch_lock.acquire(blocking=False):
+            try:
+                stats = window_stats(
+                    window, self.quantiles, self.smoothing_window, self.min_samples, self._scratch
+                )
+            finally:
+                self._scratch_lock.release()
+        else:  # another thread's tick holds the work buffers: use fresh ones
+            stats = window_stats(window, self.quantiles, self.smoothing_window, self.min_samples)
         steps = self.forecast_horizon / self.sample_interval
         with np.errstate(invalid="ignore", divide="ignore"):
             fitted_now = stats.intercept + stats.slope * stats.latest_index
