@@ -22,6 +22,7 @@ from .checks import BreakerHealthCheck, FunctionHealthCheck, HealthCheck, Health
 from .connections import ConnectionManager, ConnectionState, ConnectionUnavailableError
 from .mode import ComponentState, ModeRule, SystemOperationMode
 from .phi import PhiAccrualFailureDetector
+from .pool import ConnectionPool, PoolExhaustedError
 from .registry import CheckResult, HealthRegistry, HealthReport
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "OperationModeChanged",
     "PhiAccrualFailureDetector",
     "PoolConnectionClosed",
+    "ConnectionPool",
+    "PoolExhaustedError",
     "PoolConnectionOpened",
     "PoolTargetResized",
     "ReconnectScheduled",

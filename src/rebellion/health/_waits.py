@@ -45,7 +45,10 @@ async def within(
         TimeoutExceededError: the time ran out (``policy`` is ``label``).
     """
     loop = asyncio.get_running_loop()
-    task: asyncio.Task[T] = loop.create_task(_as_coroutine(awaitable))
+    # A coroutine becomes the task itself: cancelled before it starts, it is closed
+    # cleanly (a wrapper would leave it never awaited).
+    coroutine = awaitable if asyncio.iscoroutine(awaitable) else _as_coroutine(awaitable)
+    task: asyncio.Task[T] = loop.create_task(coroutine)
     done: asyncio.Future[None] = loop.create_future()
     task.add_done_callback(lambda _: _settle(done))
     timer = clock.call_later(timeout, lambda: _settle(done))
