@@ -1,0 +1,220 @@
+"""Export policy events and durations as OpenTelemetry metrics (extra ``otel``).
+
+Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
+
+* ``rebellion.policy.events`` (counter, ``{event}``): every event of every primitive,
+  with attributes ``event.name`` (``CircuitStateChanged``), ``policy.kind``
+  (``circuit_breaker``), ``policy.name`` and, where the event has one, ``state``
+  or ``reason``;
+* ``rebellion.policy.attempt.duration`` (histogram, ``s``): each attempt inside an
+  instrumented pipeline (``pipeline.name``, ``attempt.outcome``, ``error.type``);
+* ``rebellion.pipeline.duration`` (histogram, ``s``): each whole pipeline execution;
+* ``rebellion.policy.stat`` (observable gauge): the numeric fields of every
+  registered primitive's ``stats()`` (``stat.name``), read at collection time.
+
+>>> from opentelemetry.sdk.metrics import MeterProvider
+>>> from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+>>> from rebellion import Pipeline, Retry, subscribe_all
+>>> reader = InMemoryMetricReader()
+>>> otel = OTelListener(MeterProvider(metric_readers=[reader]), include_stats=False)
+>>> unsubscribe = subscribe_all(otel)
+>>> pipeline = otel.instrument(Pipeline(Retry(2, initial_delay=0), name="orders"))
+>>> pipeline.call(lambda: "ok")
+'ok'
+>>> sorted(m.name for rm in reader.get_metrics_data().resource_metrics
+...        for sm in rm.scope_metrics for m in sm.metrics)
+['rebellion.pipeline.duration', 'rebellion.policy.attempt.duration']
+>>> unsubscribe()
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import fields
+from inspect import isawaitable
+from types import CoroutineType
+from typing import Any, ClassVar, TypeVar, final
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+
+from .._clock import Clock
+from .._events import Event
+from .._policy import Policy
+from .._registry import registry
+from .._validate import check_clock
+from ..errors import ConfigError
+from ..policies.pipeline import Pipeline
+
+__all__ = ["OTelListener"]
+
+T = TypeVar("T")
+_KINDS = {
+    "_retry_core": "retry",
+    "adaptive": "adaptive_limiter",
+    "ratelimit": "rate_limiter",
+    "flow": "backpressure",
+    "queue": "request_queue",
+}
+_DETAIL = ("new_state", "state", "reason")
+
+
+def _kind_of(event_type: type) -> str:
+    parts = [p for p in event_type.__module__.split(".")[1:] if p not in ("policies", "_events")]
+    for part in reversed(parts):
+        if part in _KINDS:
+            return _KINDS[part]
+    return parts[-1].lstrip("_") if parts else "unknown"
+
+
+@final
+class OTelListener:
+    """Record events and durations as OpenTelemetry metrics; subscribe it to events.
+
+    Args:
+        meter_provider: where the instruments live (default: the global provider).
+        include_stats: also observe every registered primitive's numeric stats.
+        clock: time source of the duration histograms.
+
+    Raises:
+        ConfigError: a parameter is of the wrong kind; it is named.
+    """
+
+    def __init__(
+        self,
+        meter_provider: MeterProvider | None = None,
+        *,
+        include_stats: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        if meter_provider is not None and not isinstance(meter_provider, MeterProvider):
+            raise ConfigError("meter_provider", "an opentelemetry MeterProvider", meter_provider)
+        if not isinstance(include_stats, bool):
+            raise ConfigError("include_stats", "True or False", include_stats)
+        self._clock = check_clock(clock)
+        provider = meter_provider or metrics.get_meter_provider()
+        meter = provider.get_meter("rebellion")
+        self._events = meter.create_counter(
+            "rebellion.policy.events", unit="{event}", description="Events emitted by policies"
+        )
+        self.attempt_duration = meter.create_histogram(
+            "rebellion.policy.attempt.duration", unit="s", description="Duration of attempts"
+        )
+        self.pipeline_duration = meter.create_histogram(
+            "rebellion.pipeline.duration", unit="s", description="Duration of pipelines"
+        )
+        if include_stats:
+            meter.create_observable_gauge(
+                "rebellion.policy.stat",
+                callbacks=[self._observe],
+                description="Numeric statistics of every registered primitive",
+            )
+        self._kinds: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+    def __call__(self, event: Event) -> None:
+        """Count ``event`` (a listener: ``subscribe_all(listener)``)."""
+        known = self._kinds.get(type(event))
+        if known is None:
+            names = (
+                {f.name for f in fields(event)} if hasattr(event, "__dataclass_fields__") else ()
+            )
+            known = (_kind_of(type(event)), tuple(d for d in _DETAIL if d in names))
+            self._kinds[type(event)] = known
+        kind, details = known
+        attributes: dict[str, str] = {
+            "event.name": type(event).__name__,
+            "policy.kind": kind,
+            "policy.name": event.source,
+        }
+        for detail in details:
+            attributes["state" if detail == "new_state" else detail] = str(getattr(event, detail))
+        self._events.add(1, attributes)
+
+    def instrument(self, pipeline: Pipeline) -> Pipeline:
+        """Return ``pipeline`` timed: its whole duration and each attempt's.
+
+        The result is a new pipeline over the same policy objects, with a timer
+        outermost (pipeline duration) and one innermost (attempt duration).
+
+        Raises:
+            ConfigError: ``pipeline`` is not a :class:`Pipeline`.
+        """
+        if not isinstance(pipeline, Pipeline):
+            raise ConfigError("pipeline", "a Pipeline", pipeline)
+        attributes = {"pipeline.name": pipeline.name}
+        outer = _Timer(self.pipeline_duration, attributes, self._clock)
+        inner = _Timer(self.attempt_duration, attributes, self._clock)
+        return Pipeline(outer, *pipeline.policies, inner, name=pipeline.name, warn=False)
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        for entry in registry.snapshot():
+            base = {"policy.kind": str(entry["kind"]), "policy.name": str(entry["name"])}
+            for key, value in _numbers(entry["stats"]):
+                yield Observation(value, {**base, "stat.name": key})
+
+
+def _numbers(stats: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
+    for key, value in stats.items():
+        # bool is an int: True/False export as 1/0; NaN and infinities are left out.
+        if isinstance(value, int | float) and math.isfinite(value):
+            yield key, float(value)
+
+
+@final
+class _Timer(Policy):
+    """Time each call and record it in a histogram with its outcome."""
+
+    kind: ClassVar[str] = "telemetry"
+
+    def __init__(self, histogram: Any, attributes: dict[str, str], clock: Clock) -> None:
+        self.name = f"otel:{attributes['pipeline.name']}"
+        self._histogram = histogram
+        self._ok = {**attributes, "attempt.outcome": "success"}
+        self._attributes = attributes
+        self._clock = clock
+
+    def _failed(self, started: float, error: BaseException) -> None:
+        attributes = {
+            **self._attributes,
+            "attempt.outcome": "failure",
+            "error.type": type(error).__name__,
+        }
+        self._histogram.record(self._clock.monotonic() - started, attributes)
+
+    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        started = self._clock.monotonic()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as error:
+            self._failed(started, error)
+            raise
+        self._histogram.record(self._clock.monotonic() - started, self._ok)
+        return result
+
+    async def _async(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        started = self._clock.monotonic()
+        try:
+            result = fn(*args, **kwargs)
+            if type(result) is CoroutineType or isawaitable(result):
+                result = await result
+        except BaseException as error:
+            self._failed(started, error)
+            raise
+        self._histogram.record(self._clock.monotonic() - started, self._ok)
+        return result
+
+    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        run = self._async
+
+        async def timed(*args: Any, **kwargs: Any) -> T:
+            result: T = await run(fn, args, kwargs)
+            return result
+
+        return timed
+
+    def stats(self) -> dict[str, Any]:
+        """Return the timer's identity (its figures live in OpenTelemetry)."""
+        return {"kind": self.kind, "name": self.name}
