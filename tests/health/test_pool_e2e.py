@@ -31,7 +31,7 @@ async def test_callers_with_retry_see_no_errors_from_a_server_dropping_connectio
         nonlocal first_try_failures
         client, conn_id = await pool.get_connection()
         try:
-            answer = await client.request(f"r{i}")
+            answer: str = await client.request(f"r{i}")
         except Exception:
             pool.release_connection(conn_id, success=False)
             first_try_failures += 1
