@@ -25,8 +25,7 @@ import functools
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, ClassVar, final
 
 from .._clock import Clock
@@ -36,6 +35,7 @@ from .._validate import check_clock, check_int, check_name, check_number
 from ..errors import ConfigError
 from ..policies.circuit_breaker import CircuitBreaker
 from ._events import HealthCheckChanged, SystemHealthChanged
+from ._results import CheckResult, HealthReport
 from .checks import (
     CRITICAL,
     DEGRADED,
@@ -50,71 +50,6 @@ from .mode import SystemOperationMode
 __all__ = ["CheckResult", "HealthRegistry", "HealthReport"]
 
 logger = logging.getLogger("rebellion.health")
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One run of one check.
-
-    Attributes:
-        name: the check's name.
-        status: ``"ok" | "degraded" | "critical"`` as the check reported it.
-        message: the check's message (or what went wrong running it).
-        details: the check's details (``error``/``error_type`` when it raised).
-        critical: whether the check is critical for the aggregate.
-        duration: seconds the check took (its timeout when it timed out).
-        at: wall-clock time the run finished.
-        timed_out: whether the check overran its timeout.
-    """
-
-    name: str
-    status: str
-    message: str
-    details: Mapping[str, Any]
-    critical: bool
-    duration: float
-    at: float
-    timed_out: bool = False
-
-    @property
-    def effective_status(self) -> str:
-        """The status as counted in the aggregate (non-critical: at most degraded)."""
-        if self.status == CRITICAL and not self.critical:
-            return DEGRADED
-        return self.status
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the result as a JSON-friendly dict."""
-        return {
-            "status": self.status,
-            "message": self.message,
-            "details": dict(self.details),
-            "critical": self.critical,
-            "duration": self.duration,
-            "at": self.at,
-            "timed_out": self.timed_out,
-        }
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class HealthReport:
-    """The outcome of one :meth:`HealthRegistry.run_once`: aggregate and per-check."""
-
-    status: str
-    checks: Mapping[str, CheckResult]
-    at: float
-    duration: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the report as a JSON-friendly dict."""
-        return {
-            "status": self.status,
-            "at": self.at,
-            "duration": self.duration,
-            "checks": {name: result.as_dict() for name, result in self.checks.items()},
-        }
 
 
 _SEVERITY = {(CRITICAL, True): "critical", (CRITICAL, False): "high", (DEGRADED, True): "medium"}
