@@ -5,6 +5,7 @@
 'durable_queue'
 """
 
+from ._delivery import DeliveryContext, current_delivery
 from ._model import (
     DeadLetter,
     Delivery,
@@ -13,7 +14,6 @@ from ._model import (
     RequestRetryScheduled,
 )
 from ._request import RetryableRequest
-from ._worker import DeliveryContext, current_delivery
 from .redis_queue import RedisRequestQueue
 from .sqlite import DEFAULT_RETRY_BACKOFF, PersistentRequestQueue
 

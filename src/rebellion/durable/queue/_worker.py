@@ -1,62 +1,32 @@
 """The worker side shared by every backend: claim, run the handler, ack or retry.
 
 A backend supplies five durable steps (claim, ack, fail, release, extend); this module
-turns them into ``process_queue(concurrency=N)``, ``process_available()`` and a graceful
-``stop()``. Handlers run with the delivery in a context variable, so long work can
-extend its own lease:
+turns them into ``process_queue(concurrency=N)``, ``process_available()``, a graceful
+``stop()`` and the manual ``claim``/``ack``/``nack`` for custom workers. Handlers run
+with their delivery in a context variable (:func:`._delivery.current_delivery`).
 
->>> current_delivery() is None
-True
+>>> WorkerLoop.kind
+'durable_queue'
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any
 
 from ..._clock import Clock
 from ..._events import EventStream
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
+from ._delivery import CURRENT, DeliveryContext, describe
 from ._model import Delivery, RequestCompleted, RequestDeadLettered, RequestRetryScheduled
 from ._request import resolve_path
 
-__all__ = ["DeliveryContext", "WorkerLoop", "current_delivery"]
-
-_CURRENT: contextvars.ContextVar[DeliveryContext | None] = contextvars.ContextVar(
-    "rebellion_queue_delivery", default=None
-)
-
-
-def current_delivery() -> DeliveryContext | None:
-    """Return the delivery the running handler is processing (``None`` outside one)."""
-    return _CURRENT.get()
-
-
-@final
-class DeliveryContext:
-    """What a handler can do about its own delivery: read it, extend its lease."""
-
-    __slots__ = ("_queue", "delivery")
-
-    def __init__(self, queue: WorkerLoop, delivery: Delivery) -> None:
-        self._queue = queue
-        self.delivery = delivery
-
-    async def extend(self, seconds: float) -> bool:
-        """Keep the lease for ``seconds`` more from now; ``False`` if it was already lost."""
-        return await self._queue.extend_lease(self.delivery, seconds)
-
-
-def describe(error: BaseException) -> str:
-    """Return ``"Type: message"`` for the dead-letter table, bounded in length."""
-    text = f"{type(error).__qualname__}: {error}"
-    return text if len(text) <= 2000 else text[:1997] + "..."
+__all__ = ["WorkerLoop"]
 
 
 class WorkerLoop(ABC):
@@ -150,6 +120,32 @@ class WorkerLoop(ABC):
 
         seconds = check_number("seconds", seconds, minimum=0.0, exclusive_minimum=True)
         return await self._extend(delivery, self._clock.wall() + seconds)
+
+    # -- manual workers ---------------------------------------------------------------
+    async def claim(self, lease: float | None = None) -> Delivery | None:
+        """Lease the next due request yourself (custom workers); ``None`` if none is due.
+
+        Finish it with :meth:`ack` or :meth:`nack`, or :meth:`extend_lease` it.
+        """
+        from ..._validate import check_number
+
+        seconds = self._lease_timeout
+        if lease is not None:
+            seconds = check_number("lease", lease, minimum=0.001, maximum=86_400.0 * 365)
+        deliveries, dead, _ = await self._claim(seconds)
+        self._count_dead(dead)
+        return deliveries[0] if deliveries else None
+
+    async def ack(self, delivery: Delivery) -> bool:
+        """Mark a claimed delivery done; ``False`` if its lease had expired meanwhile."""
+        done = await self._ack(delivery)
+        (self._processed if done else self._lost).increment()
+        return done
+
+    async def nack(self, delivery: Delivery, error: BaseException | str) -> None:
+        """Record a failed attempt of a claimed delivery (retry with backoff, or dead)."""
+        failure = error if isinstance(error, Exception) else RuntimeError(str(error))
+        await self._on_failure(delivery, failure)
 
     # -- running ----------------------------------------------------------------------
     async def process_queue(self, concurrency: int = 1) -> None:
@@ -303,7 +299,7 @@ class WorkerLoop(ABC):
     async def _run(self, delivery: Delivery) -> None:
         try:
             fn = self._resolve(delivery.operation)
-            token = _CURRENT.set(DeliveryContext(self, delivery))
+            token = CURRENT.set(DeliveryContext(self, delivery))
             try:
                 if inspect.iscoroutinefunction(fn):
                     result = await fn(*delivery.args, **delivery.kwargs)
@@ -313,7 +309,7 @@ class WorkerLoop(ABC):
                     if inspect.isawaitable(result):
                         result = await result
             finally:
-                _CURRENT.reset(token)
+                CURRENT.reset(token)
         except Exception as error:
             await self._on_failure(delivery, error)
             return

@@ -253,30 +253,8 @@ class RedisRequestQueue(WorkerLoop):
         )
         return [delivery], dead, None
 
-    async def claim(self, lease: float | None = None) -> Delivery | None:
-        """Lease the next due request yourself; ``None`` if none is due."""
-        seconds = (
-            self._lease_timeout
-            if lease is None
-            else check_number("lease", lease, minimum=0.001, maximum=86_400.0 * 365)
-        )
-        deliveries, dead, _ = await self._claim(seconds)
-        self._count_dead(dead)
-        return deliveries[0] if deliveries else None
-
     async def _ack(self, delivery: Delivery) -> bool:
         return bool(await self._eval(lua.ACK, delivery.id, delivery.lease_token))
-
-    async def ack(self, delivery: Delivery) -> bool:
-        """Mark a claimed delivery done; ``False`` if its lease had expired meanwhile."""
-        done = await self._ack(delivery)
-        (self._processed if done else self._lost).increment()
-        return done
-
-    async def nack(self, delivery: Delivery, error: BaseException | str) -> None:
-        """Record a failed attempt of a claimed delivery (retry with backoff, or dead)."""
-        failure = error if isinstance(error, Exception) else RuntimeError(str(error))
-        await self._on_failure(delivery, failure)
 
     async def _fail(self, delivery: Delivery, delay: float | None, error: str) -> str:
         outcome = await self._eval(

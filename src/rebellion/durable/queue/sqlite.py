@@ -252,36 +252,10 @@ class PersistentRequestQueue(WorkerLoop):
             lambda conn, scratch: sql.claim(conn, scratch, clock.wall(), lease, token, 1)
         )
 
-    async def claim(self, lease: float | None = None) -> Delivery | None:
-        """Lease the next due request yourself (for custom workers); ``None`` if none.
-
-        Finish it with :meth:`ack` or :meth:`nack`, or :meth:`extend_lease` it.
-        """
-        seconds = (
-            self._lease_timeout
-            if lease is None
-            else check_number("lease", lease, minimum=0.0, exclusive_minimum=True)
-        )
-        deliveries, dead, _ = await self._claim(seconds)
-        self._count_dead(dead)
-        return deliveries[0] if deliveries else None
-
     async def _ack(self, delivery: Delivery) -> bool:
         rid, token = delivery.id, delivery.lease_token
         return await self._writer.run(  # type: ignore[no-any-return]
             lambda conn, scratch: sql.ack(conn, scratch, rid, token)
-        )
-
-    async def ack(self, delivery: Delivery) -> bool:
-        """Mark a claimed delivery done; ``False`` if its lease had expired meanwhile."""
-        done = await self._ack(delivery)
-        (self._processed if done else self._lost).increment()
-        return done
-
-    async def nack(self, delivery: Delivery, error: BaseException | str) -> None:
-        """Record a failed attempt of a claimed delivery (retry with backoff, or dead)."""
-        await self._on_failure(
-            delivery, error if isinstance(error, Exception) else RuntimeError(str(error))
         )
 
     async def _fail(self, delivery: Delivery, delay: float | None, error: str) -> str:
