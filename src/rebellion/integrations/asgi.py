@@ -133,12 +133,17 @@ class ResilienceMiddleware:
             return
         token: Token | None = None
         limiter = self.limiter
+        bulkhead = self.bulkhead
         try:
+            # The non-blocking try first: no coroutine on the common, uncontended path.
             if limiter is not None:
-                token = await limiter.acquire_async(self._partition(path))
-            if self.bulkhead is not None:
+                partition = self._partition(path) if self._partitions else None
+                token = limiter.try_acquire(partition)
+                if token is None:
+                    token = await limiter.acquire_async(partition)
+            if bulkhead is not None and not bulkhead.try_acquire():
                 try:
-                    await self.bulkhead.acquire_async()
+                    await bulkhead.acquire_async()
                 except BaseException:
                     if token is not None:
                         token.ignore()
@@ -150,8 +155,8 @@ class ResilienceMiddleware:
         try:
             await self._run(scope, receive, send, token)
         finally:
-            if self.bulkhead is not None:
-                self.bulkhead.release()
+            if bulkhead is not None:
+                bulkhead.release()
 
     def _partition(self, path: str) -> str | None:
         for match, partition in self._partitions:
