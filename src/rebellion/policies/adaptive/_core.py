@@ -1,7 +1,11 @@
 """The limiter's state machine: permits, partitions, LIFO waiters, samples.
 
-Everything here runs under one lock and never calls user code, sleeps or emits: the
-drivers in ``limiter.py`` wake waiters and emit events after the lock is released.
+Nothing here calls user code, sleeps or emits: the drivers in ``limiter.py`` wake
+waiters and emit events after the lock is released. Without a backlog (``fast``) a
+permit is taken and returned by call-free sequences of attribute updates, atomic under
+the GIL (see ``policies/_atomic.py``), and the lock is taken only once per sample
+window, to feed the algorithm. With a backlog every admission and release takes the
+lock: a lock-free release could miss a waiter being queued at that moment.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import final
 
+from .._atomic import GIL_ATOMIC
 from ._algorithms import LimitAlgorithm
 from ._window import SampleWindow
 
@@ -130,6 +135,7 @@ class LimiterCore:
         self.default = Partition(None, 0.0)
         self.partitioned = bool(shares)
         self.max_backlog = max_backlog
+        self.fast = GIL_ATOMIC and not max_backlog
         self.waiters: deque[Waiter] = deque()
         self.n_success = self.n_dropped = self.n_failure = self.n_ignored = 0
         self.n_rejected = self.n_queued = self.n_shed_backlog = self.n_expired = 0
@@ -151,14 +157,31 @@ class LimiterCore:
         partition.admitted += 1
         return Token(self, partition, self.monotonic(), self.inflight)
 
+    def take(self, partition: Partition) -> int:
+        """Take a permit for ``partition``: the in-flight count including it, or 0 if refused.
+
+        Call-free from check to update: in ``fast`` mode it needs no lock (else hold it).
+        """
+        # Below the total limit anyone may borrow; at it, a class still gets its share.
+        if self.inflight < self.limit or (
+            self.partitioned and partition.inflight < partition.limit
+        ):
+            self.inflight += 1
+            partition.inflight += 1
+            partition.admitted += 1
+            return self.inflight
+        partition.rejected += 1
+        self.n_rejected += 1
+        return 0
+
     def try_acquire(self, partition: Partition) -> Token | None:
         """Return a token if a permit is free for ``partition`` (counts a rejection if not)."""
-        with self.lock:
-            if self._admits(partition):
-                return self._admit(partition)
-            partition.rejected += 1
-            self.n_rejected += 1
-            return None
+        if self.fast:
+            inflight = self.take(partition)
+        else:
+            with self.lock:
+                inflight = self.take(partition)
+        return Token(self, partition, self.monotonic(), inflight) if inflight else None
 
     def enqueue(
         self, partition: Partition, wake: Callable[[], object]
@@ -221,45 +244,69 @@ class LimiterCore:
         return granted
 
     def on_release(self, token: Token, outcome: int) -> None:
-        now = self.monotonic()
         with self.lock:
             if token.released:
                 return
             token.released = True
-            self.inflight -= 1
-            token.partition.inflight -= 1
+        self.release(token.partition, token.started, token.inflight, outcome)
+
+    def _count(self, partition: Partition, outcome: int) -> None:
+        # Call-free: safe without the lock in fast mode.
+        self.inflight -= 1
+        partition.inflight -= 1
+        if outcome == SUCCESS:
+            self.n_success += 1
+        elif outcome == DROPPED:
+            self.n_dropped += 1
+        elif outcome == FAILURE:
+            self.n_failure += 1
+        else:
+            self.n_ignored += 1
+
+    def release(self, partition: Partition, started: float, inflight: int, outcome: int) -> None:
+        """Return a permit taken at ``started`` with ``inflight`` calls in flight.
+
+        ``SUCCESS`` and ``DROPPED`` release with a round-trip sample; the others without.
+        """
+        now = self.monotonic()
+        if self.fast:
+            self._count(partition, outcome)
+            if outcome <= DROPPED:
+                sample = self.window.record(started, now - started, inflight, outcome == DROPPED)
+                if sample is not None:
+                    self.apply(sample)
+            return
+        with self.lock:
+            self._count(partition, outcome)
             old = self.limit
-            if outcome == SUCCESS:
-                self.n_success += 1
-                closed = self.window.add(
-                    started=token.started,
-                    rtt=now - token.started,
-                    inflight=token.inflight,
-                    dropped=False,
-                )
-            elif outcome == DROPPED:
-                self.n_dropped += 1
-                closed = self.window.add(
-                    started=token.started,
-                    rtt=now - token.started,
-                    inflight=token.inflight,
-                    dropped=True,
-                )
-            else:
-                closed = False
-                if outcome == FAILURE:
-                    self.n_failure += 1
-                else:
-                    self.n_ignored += 1
-            if closed:
-                self.limit = self.algorithm.limit
-                if self.limit != old:
-                    self._resize()
+            if outcome <= DROPPED:
+                sample = self.window.record(started, now - started, inflight, outcome == DROPPED)
+                if sample is not None:
+                    self._update(sample)
             granted = self._grant_waiters()
         for waiter in granted:
             waiter.wake()
         if self.limit != old:
             self.on_change(old, self.limit, "algorithm")
+
+    def apply(self, sample: tuple[float, int, bool, float]) -> None:
+        """Feed the algorithm one closed window (``SampleWindow.record``'s result)."""
+        with self.lock:
+            old = self.limit
+            self._update(sample)
+            granted = self._grant_waiters()
+        for waiter in granted:
+            waiter.wake()
+        if self.limit != old:
+            self.on_change(old, self.limit, "algorithm")
+
+    def _update(self, sample: tuple[float, int, bool, float]) -> None:
+        average, peak, dropped, started = sample
+        old = self.limit
+        self.algorithm.update(average, peak, dropped, started=started)
+        self.limit = self.algorithm.limit
+        if self.limit != old:
+            self._resize()
 
     def set_max_limit(self, max_limit: int) -> None:
         with self.lock:

@@ -26,6 +26,8 @@ from ._algorithms import LimitAlgorithm
 
 __all__ = ["SampleWindow"]
 
+_INF = math.inf
+
 
 @final
 class SampleWindow:
@@ -72,12 +74,21 @@ class SampleWindow:
     def _reset(self) -> None:
         self._count = 0
         self._sum = 0.0
-        self._min_rtt = math.inf
+        self._min_rtt = _INF
         self._inflight = 0
         self._dropped = False
 
-    def add(self, *, started: float, rtt: float, inflight: int, dropped: bool) -> bool:
-        """Record one sample; return whether it closed a window (the limit may have moved)."""
+    def record(
+        self, started: float, rtt: float, inflight: int, dropped: bool
+    ) -> tuple[float, int, bool, float] | None:
+        """Record one sample; return ``(rtt, inflight, dropped, started)`` when it closes a window.
+
+        The returned sample is what the algorithm should see next (the caller feeds it,
+        under its lock). Up to the claim of a closing window this is one call-free
+        sequence of attribute updates, so concurrent releases need no lock under the GIL
+        (see ``policies/_atomic.py``): each sample lands in exactly one window and only
+        one caller closes it.
+        """
         if dropped:
             self._dropped = True
         else:
@@ -89,10 +100,27 @@ class SampleWindow:
             self._inflight = inflight
         ended = started + rtt
         if ended < self._next_update or (self._count < self.min_samples and not self._dropped):
+            return None
+        count, total, peak, was_dropped = self._count, self._sum, self._inflight, self._dropped
+        span = 2.0 * (self._min_rtt if count else rtt)
+        if span < self.min_window:
+            span = self.min_window
+        if span > self.max_window:
+            span = self.max_window
+        self._next_update = ended + span
+        self._count = 0
+        self._sum = 0.0
+        self._min_rtt = _INF
+        self._inflight = 0
+        self._dropped = False
+        # Claimed: from here on, other samples go to the next window.
+        return (total / count if count else rtt), peak, was_dropped, started
+
+    def add(self, *, started: float, rtt: float, inflight: int, dropped: bool) -> bool:
+        """Record one sample; return whether it closed a window (the limit may have moved)."""
+        sample = self.record(started, rtt, inflight, dropped)
+        if sample is None:
             return False
-        average = self._sum / self._count if self._count else rtt
-        candidate = self._min_rtt if self._count else rtt
-        self.algorithm.update(average, self._inflight, self._dropped, started=started)
-        self._next_update = ended + min(max(candidate * 2.0, self.min_window), self.max_window)
-        self._reset()
+        average, peak, was_dropped, began = sample
+        self.algorithm.update(average, peak, was_dropped, started=began)
         return True

@@ -289,29 +289,53 @@ class AdaptiveLimiter(Policy):
         return FAILURE
 
     # -- drivers ---------------------------------------------------------------------
+    # Without a backlog a permit is a slot, not a Token: the in-flight count and the
+    # start time live in the driver's locals (no allocation), taken and returned by
+    # call-free updates (see _core). With a backlog the drivers go through tokens.
 
     def _run_sync(self, part: str | None, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-        token = self.acquire(part)
+        core = self._core
+        if not core.fast:
+            with self.acquire(part):
+                return fn(*args, **kwargs)
+        partition = self._partition(part)
+        inflight = core.take(partition)
+        if not inflight:
+            raise self._shed(partition, "limit")
+        started = self._clock.monotonic()
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
-            self._core.on_release(token, self.outcome(error))
+            core.release(partition, started, inflight, self.outcome(error))
             raise
-        self._core.on_release(token, SUCCESS)
+        core.release(partition, started, inflight, SUCCESS)
         return result
 
     async def _run_async(
         self, part: str | None, fn: Callable[..., Any], args: Any, kwargs: Any
     ) -> Any:
-        token = await self.acquire_async(part)
+        core = self._core
+        if core.fast:
+            partition = self._partition(part)
+            inflight = core.take(partition)
+            if not inflight:
+                raise self._shed(partition, "limit")
+            started = self._clock.monotonic()
+        else:
+            token = await self.acquire_async(part)
+            partition, started, inflight = token.partition, token.started, token.inflight
+            # The token is settled here, by slot: mark it so a stray release is a no-op.
+            token.released = True
+        outcome = SUCCESS
         try:
             result = fn(*args, **kwargs)
             if type(result) is CoroutineType or isawaitable(result):
                 result = await result
         except BaseException as error:
-            self._core.on_release(token, self.outcome(error))
+            outcome = self.outcome(error)
             raise
-        self._core.on_release(token, SUCCESS)
+        finally:
+            core.release(partition, started, inflight, outcome)
         return result
 
     def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
@@ -322,26 +346,82 @@ class AdaptiveLimiter(Policy):
     ) -> Any:
         return await self._run_async(None, fn, args, kwargs)
 
+    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
+        core = self._core
+        if not core.fast:
+            return super()._wrap_sync(fn)
+        default = core.default
+        monotonic = self._clock.monotonic
+        record = core.window.record
+        apply = core.apply
+        release = core.release
+        outcome = self.outcome
+        shed = self._shed
+
+        def guarded(*args: Any, **kwargs: Any) -> T:
+            # Call-free take of a slot (core.take inlined for the default partition).
+            if core.inflight < core.limit:
+                core.inflight += 1
+                inflight = core.inflight
+                default.inflight += 1
+                default.admitted += 1
+            else:
+                default.rejected += 1
+                core.n_rejected += 1
+                raise shed(default, "limit")
+            started = monotonic()
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as error:
+                release(default, started, inflight, outcome(error))
+                raise
+            rtt = monotonic() - started
+            core.inflight -= 1
+            default.inflight -= 1
+            core.n_success += 1
+            sample = record(started, rtt, inflight, False)
+            if sample is not None:
+                apply(sample)
+            return value
+
+        return guarded
+
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         core = self._core
+        if not core.fast:
+            return super()._wrap_async(fn)
         default = core.default
-        release = core.on_release
-        slow = self._run_async
+        monotonic = self._clock.monotonic
+        record = core.window.record
+        apply = core.apply
+        release = core.release
         outcome = self.outcome
+        shed = self._shed
 
         async def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.max_backlog:
-                result: T = await slow(None, fn, args, kwargs)
-                return result
-            token = core.try_acquire(default)
-            if token is None:
-                raise self._shed(default, "limit")
+            # The same slot protocol as the sync closure above.
+            if core.inflight < core.limit:
+                core.inflight += 1
+                inflight = core.inflight
+                default.inflight += 1
+                default.admitted += 1
+            else:
+                default.rejected += 1
+                core.n_rejected += 1
+                raise shed(default, "limit")
+            started = monotonic()
             try:
                 value = await fn(*args, **kwargs)
             except BaseException as error:
-                release(token, outcome(error))
+                release(default, started, inflight, outcome(error))
                 raise
-            release(token, SUCCESS)
+            rtt = monotonic() - started
+            core.inflight -= 1
+            default.inflight -= 1
+            core.n_success += 1
+            sample = record(started, rtt, inflight, False)
+            if sample is not None:
+                apply(sample)
             return value
 
         return guarded
