@@ -106,9 +106,12 @@ def sorted_quantiles(sorted_rows: FloatArray, count: IntArray, q: FloatArray) ->
     lo = pos.astype(np.int64)  # pos >= 0: truncation is floor
     hi = np.minimum(lo + 1, last)
     frac = pos - lo
-    below = np.take_along_axis(sorted_rows, lo, axis=1)
-    above = np.take_along_axis(sorted_rows, hi, axis=1)
-    out = below + frac * (above - below)
+    # Flat indices: cheaper per call than take_along_axis for the few columns taken.
+    flat = sorted_rows.reshape(-1)
+    base = np.arange(0, n * width, width)[:, None]
+    below = flat[lo + base]
+    above = flat[hi + base]
+    out: FloatArray = below + frac * (above - below)
     out[count == 0] = np.nan
     return out
 

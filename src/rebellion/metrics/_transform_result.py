@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, final
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "TransformResult",
     "Trend",
     "assess",
+    "percentile_labels",
 ]
 
 HealthStatus = Literal["healthy", "warning", "critical"]
@@ -234,6 +236,8 @@ class TransformResult(Mapping[str, MetricTransform]):
         self.timestamp = timestamp
         self._index = {name: i for i, name in enumerate(names)}
         self._built: dict[str, MetricTransform] = {}
+        self._rows: npt.NDArray[np.float64] | None = None
+        self._labels = percentile_labels(quantiles)
 
     def __getitem__(self, name: str) -> MetricTransform:
         built = self._built.get(name)
@@ -247,59 +251,92 @@ class TransformResult(Mapping[str, MetricTransform]):
     def __len__(self) -> int:
         return len(self.names)
 
+    def _table(self) -> npt.NDArray[np.float64]:
+        """Every per-series scalar as one ``(series, columns)`` array, built once.
+
+        One ``tolist()`` of a row then yields all of a metric's numbers as Python floats,
+        instead of some twenty NumPy scalar reads per metric.
+        """
+        if self._rows is None:
+            s = self.stats
+            z_flag, robust_flag, score_flag = self.flags
+            self._rows = np.column_stack(
+                (
+                    s.count,
+                    s.latest,
+                    s.mean,
+                    s.std,
+                    s.min,
+                    s.max,
+                    s.median,
+                    s.mad,
+                    s.z,
+                    s.robust_z,
+                    s.slope,
+                    s.r2,
+                    self.score,
+                    self.forecast,
+                    self.time_to_threshold,
+                    self.thresholds,
+                    self.level,
+                    z_flag,
+                    robust_flag,
+                    score_flag,
+                    s.percentiles,
+                )
+            ).astype(np.float64, copy=False)
+        return self._rows
+
     def _build(self, i: int) -> MetricTransform:
-        s = self.stats
-        count = int(s.count[i])
-        width = self.window.shape[1]
+        row = self._table()[i].tolist()
+        (count_f, latest, mean, sd, low, high, median, mad, z, robust_z, slope, r2) = row[:12]
+        score, forecast, tts, threshold, level, z_f, robust_f, score_f = row[12:20]
+        count = int(count_f)
+        window = self.window[i]
+        width = window.shape[0]
         # Keep the span from the first sample on (gaps inside stay NaN).
-        valid = np.flatnonzero(~np.isnan(self.window[i]))
-        start = int(valid[0]) if valid.size else width
-        z_flag, robust_flag, score_flag = (bool(f[i]) for f in self.flags)
-        slope = float(s.slope[i])
-        threshold = float(self.thresholds[i])
-        tts = float(self.time_to_threshold[i])
-        sd = float(s.std[i])
+        start = 0  # a full window needs no NaN scan
+        if count < width:
+            start = width if count == 0 else int(np.isnan(window).argmin())
+        z_flag, robust_flag, score_flag = z_f != 0.0, robust_f != 0.0, score_f != 0.0
         direction: Literal["rising", "falling", "flat"] = "flat"
-        if count >= 3 and float(s.r2[i]) >= 0.3 and abs(slope) * count > 0.5 * sd:
+        if count >= 3 and r2 >= 0.3 and abs(slope) * count > 0.5 * sd:
             direction = "rising" if slope > 0 else "falling"
         return MetricTransform(
             name=self.names[i],
-            values=tuple(self.window[i, start:].tolist()),
-            latest=float(s.latest[i]),
+            values=tuple(window[start:].tolist()),
+            latest=latest,
             samples=count,
             statistics=SeriesStatistics(
-                mean=float(s.mean[i]),
+                mean=mean,
                 std_dev=sd,
-                min=float(s.min[i]),
-                max=float(s.max[i]),
-                median=float(s.median[i]),
-                mad=float(s.mad[i]),
-                percentiles={
-                    f"p{q * 100:.10g}": float(v)
-                    for q, v in zip(self.quantiles, s.percentiles[i], strict=True)
-                },
+                min=low,
+                max=high,
+                median=median,
+                mad=mad,
+                percentiles=dict(zip(self._labels, row[20:], strict=True)),
             ),
-            smoothed=tuple(s.smoothed[i, start:].tolist()),
+            smoothed=tuple(self.stats.smoothed[i, start:].tolist()),
             anomaly=AnomalyFlags(
-                z_score=float(s.z[i]),
+                z_score=z,
                 z_flag=z_flag,
-                robust_z=float(s.robust_z[i]),
+                robust_z=robust_z,
                 robust_flag=robust_flag,
-                score=float(self.score[i]),
+                score=score,
                 score_flag=score_flag,
                 is_anomaly=score_flag or (z_flag and robust_flag),
             ),
             trend=Trend(
                 slope=slope,
                 slope_per_second=slope / self.sample_interval,
-                r_squared=float(s.r2[i]),
+                r_squared=r2,
                 direction=direction,
-                forecast=float(self.forecast[i]),
+                forecast=forecast,
                 horizon_seconds=self.horizon,
                 threshold=None if math.isnan(threshold) else threshold,
                 time_to_threshold=None if math.isnan(tts) else tts,
             ),
-            health=_STATUS[int(self.level[i])],
+            health=_STATUS[int(level)],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,6 +349,12 @@ class TransformResult(Mapping[str, MetricTransform]):
 
     def __repr__(self) -> str:
         return f"TransformResult(metrics={len(self.names)}, health={self.health.status!r})"
+
+
+@lru_cache(maxsize=64)
+def percentile_labels(quantiles: tuple[float, ...]) -> tuple[str, ...]:
+    """Return the ``percentiles`` keys of ``quantiles``: ``0.95`` -> ``"p95"``."""
+    return tuple(f"p{q * 100:.10g}" for q in quantiles)
 
 
 def assess(names: tuple[str, ...], level: npt.NDArray[np.int64]) -> HealthAssessment:
