@@ -78,7 +78,9 @@ class ConnectionPool:
         scale_up_threshold: utilisation above which the target grows, in (0, 1].
         scale_down_threshold: utilisation below which it shrinks, in [0, up).
         maintenance_interval: seconds between maintenance rounds (> 0).
-        breaker: the pool's breaker (default: a new one, 5 failures, 30 s).
+        breaker: guards opening connections (default: a new one, 5 failures, 30 s);
+            pings of pooled connections bypass it, so a backend restart that makes
+            every pooled connection stale does not open it.
         clock: time source.
         listeners: event listeners (:class:`PoolConnectionOpened`,
             :class:`PoolConnectionClosed`, :class:`PoolTargetResized`).
@@ -346,12 +348,12 @@ class ConnectionPool:
             return True
         conn.in_use = True
         try:
-            await self.breaker.execute(self._ping_checked, conn.obj)  # type: ignore[arg-type]
-        except Exception as error:
+            # Not through the breaker: after a backend restart every pooled connection
+            # is stale and fails its ping at once, which says nothing about whether the
+            # backend is reachable now. Opening replacements does go through it.
+            await self._ping_checked(conn.obj)
+        except Exception:
             conn.in_use = False
-            if isinstance(error, RejectedError):  # breaker open: fail fast, keep it
-                self._give_back(conn)
-                raise
             self._discard(conn, "failed health check")
             return False
         conn.in_use = False
