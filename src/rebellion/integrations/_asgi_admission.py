@@ -1,15 +1,11 @@
-"""Small helpers of the ASGI middleware: response tracking and JSON-safe snapshots.
-
->>> jsonable({"rate": float("inf"), "states": ("OPEN",)})
-{'rate': None, 'states': ['OPEN']}
-"""
+"""Small helpers of the ASGI middleware: response tracking and JSON-safe snapshots."""
 
 from __future__ import annotations
 
-import enum
-import math
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, final
+
+from .._json import jsonable
 
 __all__ = ["Exchange", "jsonable"]
 
@@ -31,18 +27,3 @@ class Exchange:
             self.started = True
             self.status = message["status"]
         await self._send(message)
-
-
-def jsonable(value: Any) -> Any:
-    """Return ``value`` with everything JSON can't carry made plain (inf/NaN -> None)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.value if isinstance(value.value, str | int) else value.name
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return str(value)

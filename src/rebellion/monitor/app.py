@@ -19,9 +19,10 @@ from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
+from .._json import jsonable
 from ..errors import ConfigError
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
-from .service import MonitorService, jsonable
+from .service import MonitorService
 
 __all__ = ["create_app"]
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import logging
-import math
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -23,36 +21,16 @@ from typing import Any, final
 
 from .._clock import Clock
 from .._events import Event, subscribe_all
+from .._json import jsonable
 from .._registry import registry
 from .._validate import check_clock, check_int, check_number
 from .host import HostCollector, HostSample
 from .hub import HUB_BUFFER_PREFIX, Hub
 from .store import HistoryStore
 
-__all__ = ["MonitorService", "jsonable"]
+__all__ = ["MonitorService"]
 
 _log = logging.getLogger("rebellion.monitor")
-
-
-def jsonable(value: Any) -> Any:
-    """Return ``value`` with every part JSON can't carry made plain (inf/NaN → None)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.name if not isinstance(value.value, str | int) else value.value
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | deque):
-        return [jsonable(v) for v in value]
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return jsonable(to_dict())
-    item = getattr(value, "item", None)  # NumPy scalars
-    if callable(item):
-        return jsonable(item())
-    return str(value)
 
 
 @final
