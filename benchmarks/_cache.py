@@ -78,6 +78,7 @@ def _redis_client(runner: Runner) -> Any:
     except ImportError as error:  # pragma: no cover - redis is in the dev extra
         raise Unavailable(f"redis-py missing: {error}") from error
     client = redis.asyncio.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+
     async def ping() -> object:
         return await client.ping()
 
