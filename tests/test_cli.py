@@ -70,7 +70,9 @@ def test_a_bad_environment_value_fails_with_exit_2(
     ("argv", "message"),
     [
         ([], "required: COMMAND"),
-        (["serve"], "invalid choice: 'serve'"),
+        (["monitor"], "invalid choice: 'monitor'"),
+        (["serve", "--port", "http"], "--port: invalid int value"),
+        (["serve", "--interval", "0"], "--interval: expected a number > 0"),
         (["demo", "--duration", "0"], "--duration: expected a number > 0"),
         (["demo", "--duration", "inf"], "--duration: expected a number > 0"),
         (["demo", "--rate", "fast"], "--rate: expected a number > 0, got 'fast'"),
