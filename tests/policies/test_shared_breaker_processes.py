@@ -17,12 +17,14 @@ import json, sys, threading, time
 from rebellion.errors import CircuitOpenError
 from rebellion.policies.circuit_breaker.shared import SharedCircuitBreaker
 
-url, prefix, index, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+url, prefix, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
 breaker = SharedCircuitBreaker(
     "inventory", url, key_prefix=prefix, failure_threshold=3, reset_timeout=1.0,
     half_open_max_calls=2, success_threshold=50, refresh_interval=0.05, probe_lease=10,
 )
 out = {"closed_before": breaker.call(lambda: "ok") == "ok"}
+print("ready", flush=True)
+go = float(sys.stdin.readline())  # the same instant for all four, once all are warm
 time.sleep(max(0.0, go - time.time()))
 if index == 0:
     for _ in range(3):
@@ -64,10 +66,10 @@ print(json.dumps(out))
 
 @pytest.mark.e2e
 def test_four_processes_share_trips_and_probe_leases(redis_url: str, redis_namespace: str) -> None:
-    go = time.time() + 2.0
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, redis_url, redis_namespace, str(i), str(go)],
+            [sys.executable, "-c", WORKER, redis_url, redis_namespace, str(i)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -75,6 +77,16 @@ def test_four_processes_share_trips_and_probe_leases(redis_url: str, redis_names
         )
         for i in range(4)
     ]
+    # Start the clock only when every process has imported, connected and called once:
+    # on a loaded machine an interpreter start alone can take seconds.
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.stderr
+    go = time.time() + 0.3
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{go}\n")
+        proc.stdin.flush()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=20)
