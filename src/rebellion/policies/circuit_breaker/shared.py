@@ -5,7 +5,8 @@ exactly ``half_open_max_calls`` probes run *across all processes* (each holds a 
 in Redis that expires after ``probe_lease`` seconds if its process dies); a process
 that joins later reads the state and never resets the counters. Every transition is
 one Lua script, so two processes can never both trip, both close, or over-admit
-probes. Trip rule: ``failure_threshold`` consecutive failures (shared count).
+probes. Trip rule: ``failure_threshold`` consecutive failures (shared count; a success in
+any process resets it, so a fleet where only one process fails keeps the breaker closed).
 
 **Staleness bound.** A process trusts its cached CLOSED state for
 ``refresh_interval`` seconds (default 0.1), so it sees a breaker opened elsewhere at
