@@ -275,7 +275,6 @@ def test_anomaly_rule_on_scores_with_hysteresis() -> None:
 
 
 def test_anomaly_rule_feeds_a_detector_per_series() -> None:
-    pytest.importorskip("numpy")
     from rebellion.metrics import AnomalyDetector
 
     rule = AnomalyRule("odd", "latency", detector_factory=lambda: AnomalyDetector(warmup=20))
@@ -290,7 +289,6 @@ def test_anomaly_rule_feeds_a_detector_per_series() -> None:
 
 
 def test_anomaly_rule_default_detector() -> None:
-    pytest.importorskip("numpy")
     manager, _, notes = make(AnomalyRule("odd", "x"))
     for i in range(150):
         manager.observe("x", float(i % 3))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, final
 
@@ -79,7 +80,7 @@ class _Route:
         self.hedged = uses_hedge(policy)
 
 
-class _Resilient:
+class _Resilient(ABC):
     """Settings, routes and counters shared by the sync and async transports."""
 
     kind: ClassVar[str] = "http_transport"
@@ -137,8 +138,9 @@ class _Resilient:
         self._errors = 0
         registry.track(self)
 
+    @abstractmethod
     def _route(self, key: str, policy: Policy) -> _Route:
-        raise NotImplementedError
+        """Build the route object (sync or async face) for ``key``'s policy."""
 
     def _wants_retries(self, request: httpx.Request) -> bool:
         return request.method in self.retry_methods and isinstance(request.stream, httpx.ByteStream)

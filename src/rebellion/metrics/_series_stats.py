@@ -227,7 +227,13 @@ def window_stats(
             dev_o = dev_o[:, :-1]
         else:
             dev_o[rows, last_col] = 0.0
-        m2_o = np.einsum("ij,ij->i", dev_o, dev_o)
+        # mean_o came from a subtraction (sums - latest) that can lose every digit of
+        # small "others" beside a huge latest sample; the corrected two-pass sum
+        # (Chan et al.) removes that error from both the mean and the spread.
+        n_o = np.maximum(count - 1, 1)
+        s_o = dev_o.sum(axis=1)
+        m2_o = np.maximum(np.einsum("ij,ij->i", dev_o, dev_o) - s_o * s_o / n_o, 0.0)
+        mean_o = mean_o + s_o / n_o
         z, robust = _scores(count, latest, mean_o, m2_o, median, mad, mean_ad, min_samples)
 
         smoothed = _moving_average(values, valid if gaps else None, smoothing, lead, (srt, dev))
