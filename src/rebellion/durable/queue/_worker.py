@@ -39,6 +39,17 @@ class WorkerLoop(ABC):
     _lease_timeout: float
     _poll_interval: float
     _events: EventStream
+    _enqueued: AtomicCounter
+    _duplicates: AtomicCounter
+
+    def _counted(self, request_id: str, created: bool) -> str:
+        """Count a stored enqueue (new, or an idempotent duplicate) and wake workers."""
+        if created:
+            self._enqueued.increment()
+            self._notify()
+        else:
+            self._duplicates.increment()
+        return request_id
 
     def _init_worker(self) -> None:
         self._handlers: dict[str, Callable[..., Any]] = {}

@@ -196,12 +196,7 @@ class RedisRequestQueue(WorkerLoop):
             raise QueueFullError(
                 self.name, f"queue {self.name!r} holds max_size={self.max_size} requests"
             )
-        if flag:
-            self._enqueued.increment()
-            self._notify()
-        else:
-            self._duplicates.increment()
-        return request_id
+        return self._counted(request_id, flag > 0)
 
     async def enqueue(
         self,

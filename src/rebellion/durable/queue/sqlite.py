@@ -185,15 +185,6 @@ class PersistentRequestQueue(WorkerLoop):
             conn, scratch, row, key, max_size, name, expired_before
         )
 
-    def _counted(self, outcome: tuple[str, bool]) -> str:
-        request_id, created = outcome
-        if created:
-            self._enqueued.increment()
-            self._notify()
-        else:
-            self._duplicates.increment()
-        return request_id
-
     async def enqueue(
         self,
         request: RetryableRequest,
@@ -223,7 +214,7 @@ class PersistentRequestQueue(WorkerLoop):
         except QueueFullError:
             self._rejected.increment()
             raise
-        return self._counted(outcome)
+        return self._counted(*outcome)
 
     def enqueue_sync(
         self,
@@ -240,7 +231,7 @@ class PersistentRequestQueue(WorkerLoop):
         except QueueFullError:
             self._rejected.increment()
             raise
-        return self._counted(outcome)
+        return self._counted(*outcome)
 
     # -- the durable steps workers use ------------------------------------------------
     async def _claim(

@@ -1,6 +1,9 @@
 """What every alert rule shares: settings, per-series state, the hysteresis band.
 
->>> rule = Rule("r", "m", severity="error")
+>>> class Above(Rule):
+...     def update(self, series, value, now):
+...         return value > 1
+>>> rule = Above("r", "m", severity="error")
 >>> rule.accepts({"any": "labels"}), rule.severity.value
 (True, 'error')
 """
@@ -8,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import ClassVar, Protocol
 
@@ -66,7 +70,7 @@ class Series:
         self.aux: object = None
 
 
-class Rule:
+class Rule(ABC):
     """Settings every rule shares.
 
     Args:
@@ -129,12 +133,12 @@ class Rule:
         """Return whether a sample with ``labels`` is watched by this rule."""
         return all(m.matches(labels) for m in self.match)
 
-    def start(self, series: Series) -> None:
+    def start(self, series: Series) -> None:  # noqa: B027 - optional hook, no-op by default
         """Prepare per-series state (a window, a detector)."""
 
+    @abstractmethod
     def update(self, series: Series, value: float, now: float) -> bool:
         """Take one sample; return the new latched condition."""
-        raise NotImplementedError
 
     def timed_condition(self, series: Series, now: float) -> bool:
         """Return the condition at ``now`` without a sample (timed rules only)."""
