@@ -1,7 +1,7 @@
 """The dashboard in a real headless Chromium: live data, charts and the resilience panel.
 
 Needs Debian's ``chromium`` (``make test`` installs it when missing, see
-``scripts/ensure_chromium.py``) and the ``playwright`` package, pointed at that binary;
+``scripts/ensure_system.py``) and the ``playwright`` package, pointed at that binary;
 no browser download. A screenshot is saved as ``dashboard.png`` in the test's temporary
 directory (and in ``$REBELLION_SCREENSHOT_DIR`` when set).
 """

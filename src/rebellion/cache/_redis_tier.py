@@ -53,21 +53,14 @@ class RedisTier:
         clock: Clock,
         events: EventStream,
     ) -> None:
-        import redis.asyncio
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        from ..backends.redis import async_client
 
         self.url = url
         self.prefix = prefix
         self.clock = clock
         self.events = events
         self.breaker = breaker
-        self.client: Any = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self.client: Any = async_client(url, timeout=timeout)
         self.errors = 0
         self.skipped = 0
         self.failing = False

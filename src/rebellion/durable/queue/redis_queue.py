@@ -29,6 +29,7 @@ from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
+from ...backends.redis import async_client, redis_module, sync_client
 from ...errors import ConfigError, QueueFullError
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
@@ -83,13 +84,7 @@ class RedisRequestQueue(WorkerLoop):
         max_connections: int = 32,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        try:
-            import redis
-            import redis.asyncio
-        except ImportError as error:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "RedisRequestQueue needs the redis package: pip install 'system-rebellion[redis]'"
-            ) from error
+        redis_module()  # a clear ImportError before any other check
         if not isinstance(redis_url, str) or "://" not in redis_url:
             raise ConfigError("redis_url", "a URL such as 'redis://127.0.0.1:6379/0'", redis_url)
         self.redis_url = redis_url
@@ -121,12 +116,7 @@ class RedisRequestQueue(WorkerLoop):
         self._consumer = uuid.uuid4().hex[:16]
         self._tokens = AtomicCounter()
         self._max_connections = check_int("max_connections", max_connections, minimum=1)
-        self._redis_module = redis
-        self._sync = redis.Redis(
-            connection_pool=redis.BlockingConnectionPool.from_url(
-                redis_url, max_connections=self._max_connections
-            )
-        )
+        self._sync = sync_client(redis_url, max_connections=self._max_connections)
         self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._sync_scripts: dict[str, Any] = {}
@@ -138,12 +128,7 @@ class RedisRequestQueue(WorkerLoop):
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
             # redis.asyncio connections belong to one event loop.
-            aio = self._redis_module.asyncio
-            self._async = aio.Redis(
-                connection_pool=aio.BlockingConnectionPool.from_url(
-                    self.redis_url, max_connections=self._max_connections
-                )
-            )
+            self._async = async_client(self.redis_url, max_connections=self._max_connections)
             self._async_loop = loop
         return self._async
 

@@ -131,16 +131,9 @@ class SharedCircuitBreaker(Policy):
         )
         self._ignore_on = check_exception_types("ignore_on", () if ignore_on is None else ignore_on)
 
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        from ...backends.redis import connection_errors, sync_client
 
-        client = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        client = sync_client(redis_url, timeout=timeout)
         self._core = SharedCore(
             self.name,
             client=client,
@@ -158,7 +151,7 @@ class SharedCircuitBreaker(Policy):
             probe_lease=lease,
             clock=self._clock,
             events=self.events,
-            errors=(redis.RedisError, OSError),
+            errors=connection_errors(),
         )
         self.n_success = self.n_failure = self.n_rejected = self.n_local = 0
         registry.track(self)

@@ -181,16 +181,9 @@ class RedisRateLimiter(Policy):
 
     def _sync_client(self) -> Any:
         if self._client is None:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
+            from ...backends.redis import sync_client
 
-            self._client = redis.Redis.from_url(
-                self._url or "",
-                socket_timeout=self._socket_timeout,
-                socket_connect_timeout=self._socket_timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
+            self._client = sync_client(self._url or "", timeout=self._socket_timeout)
         return self._client
 
     def _loop_client(self) -> Any:
@@ -199,16 +192,9 @@ class RedisRateLimiter(Policy):
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            import redis.asyncio
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
+            from ...backends.redis import async_client
 
-            client = redis.asyncio.Redis.from_url(
-                self._url or "",
-                socket_timeout=self._socket_timeout,
-                socket_connect_timeout=self._socket_timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
+            client = async_client(self._url or "", timeout=self._socket_timeout)
             self._async_clients[loop] = client
         return client
 
