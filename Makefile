@@ -16,7 +16,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 RUN_EXTRAS := --extra cli --extra server
 DEV_EXTRAS := $(RUN_EXTRAS) --extra dev --extra bench
 
-.PHONY: run test lint typecheck pytest bench bench-smoke demo upgrade lock sync-run sync-dev clean
+.PHONY: run test lint typecheck pytest bench bench-smoke demo upgrade lock sync-run sync-dev simulate clean
 
 # uv itself is pinned and lives in its own small venv beside the project's.
 $(UV):
@@ -69,3 +69,7 @@ lock: | $(UV)
 
 clean:
 	rm -rf $(VENV) $(UV_HOME) .mypy_cache .pytest_cache .ruff_cache build src/*.egg-info
+
+# Deterministic simulation: N seeded fault schedules against the policies, queue and cache.
+simulate: sync-dev
+	$(BIN)/python -m rebellion.simulation --seeds $(SEEDS)

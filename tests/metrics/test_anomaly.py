@@ -20,7 +20,7 @@ from rebellion.metrics import AnomalyDetector, AnomalyDetectorBank, anomaly_para
 T0 = 1_700_000_000.0  # an epoch second at midnight UTC is not needed: any start works
 STEP = 900.0  # quarter-hour samples: a few days of history stay cheap to simulate
 ALERT = 0.5
-NAB_DIR = Path(__file__).parents[2].parent / "shared/bench/nab"
+NAB_DIR = Path(__file__).parents[2] / "benchmarks" / "nab"
 
 
 def run(values: np.ndarray, stamps: np.ndarray | None = None, **settings: float) -> np.ndarray:
@@ -277,7 +277,6 @@ def _load_nab_scorer() -> ModuleType:
     return module
 
 
-@pytest.mark.skipif(not NAB_DIR.is_dir(), reason="../shared/bench/nab is not present")
 def test_scores_real_nab_series_well() -> None:
     nab = _load_nab_scorer()
     corpus = nab.load_corpus(
