@@ -41,6 +41,7 @@ import psutil
 import websockets
 
 BIN = Path(sys.executable).parent
+WARMUP = 2.0  # seconds each contender runs before it is measured
 
 
 def free_port() -> int:
@@ -98,6 +99,7 @@ def measure(
     ready: Callable[[], None],
     seconds: float,
     client: Callable[[float], None] | None = None,
+    warmup: float | None = None,
 ) -> Cost:
     """Start ``command``, wait until ``ready``, then time it for ``seconds``."""
     proc = subprocess.Popen(
@@ -105,7 +107,7 @@ def measure(
     )
     try:
         ready()
-        time.sleep(2.0)  # warm-up: imports, first scans, first client connect
+        time.sleep(WARMUP if warmup is None else warmup)  # imports, first scans, connect
         watched = psutil.Process(proc.pid)
         start_cpu, start = cpu_seconds(watched), time.monotonic()
         peak = 0
@@ -129,18 +131,38 @@ def measure(
             proc.wait()
 
 
+class Window:
+    """A client's reading window: ``seconds`` from connecting, and at least one sample.
+
+    On a busy machine a server or a client process may start late; the window then
+    waits (up to a minute more) for the first sample instead of ending empty.
+    """
+
+    def __init__(self, seconds: float, grace: float = 60.0) -> None:
+        now = time.monotonic()
+        self.end, self.hard_end, self.samples = now + seconds, now + seconds + grace, 0
+
+    def got(self, sample: bool) -> None:
+        self.samples += sample
+
+    def left(self) -> float:
+        now = time.monotonic()
+        return (self.end if self.samples else self.hard_end) - now
+
+
 def ws_client(url: str) -> Callable[[float], None]:
     def run(seconds: float) -> None:
         async def main() -> None:
-            async with websockets.connect(url, max_size=2**22) as ws:
-                deadline = time.monotonic() + seconds
-                while (left := deadline - time.monotonic()) > 0:
+            async with websockets.connect(url, max_size=2**22, open_timeout=60) as ws:
+                window = Window(seconds)
+                while (left := window.left()) > 0:
                     try:
                         message = json.loads(await asyncio.wait_for(ws.recv(), left))
                     except TimeoutError:
                         break
                     if message["type"] == "heartbeat":
                         await ws.send('{"type":"pong"}')
+                    window.got(message["type"] == "sample")
 
         asyncio.run(main())
 
@@ -204,12 +226,13 @@ def crowd(count: int) -> list[subprocess.Popen[bytes]]:
 def _client_share(url: str, clients: int, seconds: float) -> list[float]:
     """Run ``clients`` WebSocket clients for ``seconds``; return each sample's lateness."""
 
-    async def one(deadline: float) -> list[tuple[float, str | bytes]]:
+    async def one() -> list[tuple[float, str | bytes]]:
         # Record arrival first and parse after the window: parsing inside the loop
         # would be measured as server latency.
         arrivals: list[tuple[float, str | bytes]] = []
         async with websockets.connect(url, max_size=2**22, open_timeout=60, compression=None) as ws:
-            while (left := deadline - time.monotonic()) > 0:
+            window = Window(seconds)
+            while (left := window.left()) > 0:
                 try:
                     text = await asyncio.wait_for(ws.recv(), left)
                 except TimeoutError:
@@ -217,11 +240,11 @@ def _client_share(url: str, clients: int, seconds: float) -> list[float]:
                 arrivals.append((time.time(), text))
                 if isinstance(text, str) and '"heartbeat"' in text[:40]:
                     await ws.send('{"type":"pong"}')
+                window.got(isinstance(text, str) and '"sample"' in text[:40])
         return arrivals
 
     async def main() -> list[list[tuple[float, str | bytes]]]:
-        deadline = time.monotonic() + seconds
-        return list(await asyncio.gather(*[one(deadline) for _ in range(clients)]))
+        return list(await asyncio.gather(*[one() for _ in range(clients)]))
 
     lateness: list[float] = []
     for arrivals in asyncio.run(main()):
@@ -294,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", metavar="PATH", help="write the results as Markdown")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seconds, args.clients, args.crowd = 2.0, 10, 0
+        global WARMUP
+        args.seconds, args.clients, args.crowd, WARMUP = 1.0, 10, 0, 0.5
     workdir = Path(tempfile.mkdtemp(prefix="rebellion-monitor-bench-"))
     costs: list[Cost] = []
     passes = [0] if args.crowd == 0 else [0, args.crowd]
@@ -320,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 for sleeper in sleepers:
                     sleeper.kill()
                     sleeper.wait()
-        fan = fan_out(args.clients, args.seconds, workdir)
+        fan = fan_out(args.clients, args.seconds, workdir, processes=1 if args.smoke else 4)
         print("fan-out:", json.dumps(fan), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -27,7 +27,7 @@ def running(
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
@@ -36,7 +36,7 @@ def running(
         yield base
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=60)
         assert not thread.is_alive(), "uvicorn did not stop"
 
 
