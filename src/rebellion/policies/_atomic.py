@@ -10,10 +10,11 @@ The flow-control primitives (bulkhead, rate limiters) keep their uncontended pat
 to such sequences, with no call between the read and the write of shared state, and
 pay for a lock only on the slow paths. ``tests/policies/test_atomic.py`` shows the
 rule holding under a tiny switch interval, and why a call between the read and the
-write breaks it: another thread's whole update can run there. A free-threaded build (3.13t without the GIL) has no such
-guarantee: :data:`GIL_ATOMIC` is then false and the fast paths defer to the locked
-slow paths. (A Python-level trace function, such as a debugger's, also runs code
-inside those sequences; do not rely on exact limits while single-stepping.)
+write breaks it: another thread's whole update can run there. A free-threaded build
+(3.13t without the GIL) has no such guarantee: :data:`GIL_ATOMIC` is then false and
+the fast paths defer to the locked slow paths. (A Python-level trace function, such as
+a debugger's, also runs code inside those sequences; do not rely on exact limits while
+single-stepping.)
 
 >>> isinstance(GIL_ATOMIC, bool)
 True
