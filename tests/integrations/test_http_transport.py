@@ -175,7 +175,7 @@ def test_a_hanging_server_times_out(server: FaultServer) -> None:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             client.get(server.url)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 9.0  # a hang holds each request for 10 s
     assert server.hits == 2
 
 
@@ -264,15 +264,16 @@ def test_max_hosts_drops_the_oldest_route(server: FaultServer, other_server: Fau
 
 @pytest.mark.e2e
 def test_hedging_answers_from_the_fast_attempt_and_closes_the_loser(server: FaultServer) -> None:
-    server.plan(("delay", 0.6, 200))
+    server.plan(("delay", 30, 200))  # the first attempt would answer after 30 s
     inner = httpx.HTTPTransport()
     transport = ResilientTransport(inner, hedge_delay=0.05)
     with httpx.Client(transport=transport) as client:
         started = time.monotonic()
         response = client.get(server.url + "/h")
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 20  # so the hedge answered
         assert response.status_code == 200
-        deadline = time.monotonic() + 2
+        server.stopping.set()  # let the held first attempt end (without an answer)
+        deadline = time.monotonic() + 30
         while not pool_is_idle(inner) and time.monotonic() < deadline:
             time.sleep(0.02)  # the losing attempt cannot be interrupted: it finishes
         assert pool_is_idle(inner)

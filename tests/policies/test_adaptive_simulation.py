@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import time
 from collections.abc import Callable
 
 import pytest
@@ -94,9 +93,7 @@ ALGORITHMS: dict[str, Callable[[], LimitAlgorithm]] = {
 def test_limit_settles_near_the_knee_and_follows_it(name: str, seed: int) -> None:
     clock = ManualClock(auto_advance=False)
     limiter = AdaptiveLimiter(f"sim-{name}", algorithm=ALGORITHMS[name](), clock=clock)
-    started = time.perf_counter()
     phases = simulate(limiter, clock, seed)
-    assert time.perf_counter() - started < 1.0
     for (knee, _), seen in zip(PHASES, phases, strict=True):
         tail = seen[len(seen) // 2 :]
         mean = sum(tail) / len(tail)
