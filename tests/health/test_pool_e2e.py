@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from _tcp import EchoClient, EchoServer
 
-from rebellion import Retry
+from rebellion import CircuitBreaker, Retry
 from rebellion.health import ConnectionPool
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,11 @@ async def test_callers_with_retry_see_no_errors_from_a_server_dropping_connectio
         min_size=2,
         max_size=6,
         acquire_timeout=30.0,  # generous: only a busy machine waits this long
+        ping_timeout=30.0,
         max_failures=1,
+        # A server that drops 30 % of connections is flaky, not down: five drops in a row
+        # (likely over a few hundred connections) must not open the breaker for 30 s.
+        breaker=CircuitBreaker("pool-e2e.breaker", failure_threshold=25, reset_timeout=0.05),
     )
     retry = Retry(max_attempts=10, initial_delay=0.001, max_delay=0.01, jitter="none")
     first_try_failures = 0
@@ -42,18 +46,20 @@ async def test_callers_with_retry_see_no_errors_from_a_server_dropping_connectio
     async def caller(offset: int) -> list[str]:
         return [await retry.execute(request, offset + i) for i in range(25)]
 
-    async with pool:
-        results = await asyncio.gather(*(caller(100 * c) for c in range(8)))
-        # New connections are pinged before use, so most drops never reach a caller;
-        # cut live connections too, so callers do see failures that Retry must absorb.
-        for _, conn_id in [await pool.get_connection() for _ in range(2)]:
-            pool.release_connection(conn_id)
-        server.drop_rate = 0.0
-        await server.kill()
-        await server.start()
-        server.drop_rate = 0.3
-        after = await asyncio.gather(*(caller(10_000 + 100 * c) for c in range(4)))
-    await server.kill()
+    try:
+        async with pool:
+            results = await asyncio.gather(*(caller(100 * c) for c in range(8)))
+            # New connections are pinged before use, so most drops never reach a caller;
+            # cut live connections too, so callers do see failures that Retry must absorb.
+            for _, conn_id in [await pool.get_connection() for _ in range(2)]:
+                pool.release_connection(conn_id)
+            server.drop_rate = 0.0
+            await server.kill()
+            await server.start()
+            server.drop_rate = 0.3
+            after = await asyncio.gather(*(caller(10_000 + 100 * c) for c in range(4)))
+    finally:
+        await server.kill()  # a failed run must not leave a listening socket behind
     for c, answers in enumerate(results):
         assert answers == [f"echo:r{100 * c + i}" for i in range(25)]
     for c, answers in enumerate(after):
