@@ -18,12 +18,11 @@ import sys
 from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
-from . import config
+from . import __version__, config
 from .errors import ConfigError
 
 __all__ = ["build_parser", "main"]
 
-_VERSION = "0.1.0"
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rebellion", description="System Rebellion: resilience toolkit and monitor."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_VERSION}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",

@@ -42,17 +42,13 @@ from .._clock import Clock
 from .._events import EventStream, Listener
 from .._registry import registry
 from .._validate import check_callable, check_clock, check_fraction, check_int, check_name
-from ..errors import ConfigError, RejectedError
+from ..errors import ConfigError, PoolExhaustedError, RejectedError
 from ..policies.circuit_breaker import CircuitBreaker
 from ._events import PoolConnectionClosed, PoolConnectionOpened, PoolTargetResized
 from ._pool_parts import PooledConnection, check_positive, pool_metrics
 from ._waits import within
 
 __all__ = ["ConnectionPool", "PoolExhaustedError"]
-
-
-class PoolExhaustedError(RejectedError):
-    """No connection became free within ``acquire_timeout`` (the pool is at max size)."""
 
 
 @final

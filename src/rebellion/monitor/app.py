@@ -19,6 +19,7 @@ from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
+from .. import __version__
 from .._json import jsonable
 from ..errors import ConfigError
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
@@ -66,7 +67,7 @@ def create_app(
 
     app = FastAPI(
         title="System Rebellion monitor",
-        version="0.1.0",
+        version=__version__,
         description="Host metrics that understand themselves, and every resilience "
         "primitive of the process, live.",
         lifespan=lifespan,
