@@ -41,6 +41,13 @@ if _typing.TYPE_CHECKING:
     from .cache import CacheTierRecovered as CacheTierRecovered
     from .cache import DistributedCache as DistributedCache
     from .cache import StaleValueServed as StaleValueServed
+    from .config import get_adaptive_limiter as get_adaptive_limiter
+    from .config import get_backpressure_handler as get_backpressure_handler
+    from .config import get_bulkhead as get_bulkhead
+    from .config import get_circuit_breaker as get_circuit_breaker
+    from .config import get_rate_limiter as get_rate_limiter
+    from .config import get_retry_policy as get_retry_policy
+    from .config import load_config as load_config
     from .durable import PersistentRequestQueue as PersistentRequestQueue
     from .durable import RedisRequestQueue as RedisRequestQueue
     from .durable import RetryableRequest as RetryableRequest
@@ -63,7 +70,6 @@ if _typing.TYPE_CHECKING:
     from .flow import ItemsDropped as ItemsDropped
     from .flow import PressureChanged as PressureChanged
     from .flow import SamplingStrategy as SamplingStrategy
-    from .flow import get_backpressure_handler as get_backpressure_handler
     from .health import Adjustment as Adjustment
     from .health import BreakerHealthCheck as BreakerHealthCheck
     from .health import CheckResult as CheckResult
@@ -103,12 +109,10 @@ if _typing.TYPE_CHECKING:
     from .policies.adaptive import LimitAlgorithm as LimitAlgorithm
     from .policies.adaptive import LimitChanged as LimitChanged
     from .policies.adaptive import VegasLimit as VegasLimit
-    from .policies.adaptive import get_adaptive_limiter as get_adaptive_limiter
     from .policies.budget import RetryBudget as RetryBudget
     from .policies.bulkhead import Bulkhead as Bulkhead
     from .policies.bulkhead import BulkheadRejected as BulkheadRejected
     from .policies.bulkhead import BulkheadResized as BulkheadResized
-    from .policies.bulkhead import get_bulkhead as get_bulkhead
     from .policies.chaos import Chaos as Chaos
     from .policies.chaos import FaultInjected as FaultInjected
     from .policies.circuit_breaker import CallRejected as CallRejected
@@ -116,7 +120,6 @@ if _typing.TYPE_CHECKING:
     from .policies.circuit_breaker import CircuitFailureRecorded as CircuitFailureRecorded
     from .policies.circuit_breaker import CircuitState as CircuitState
     from .policies.circuit_breaker import CircuitStateChanged as CircuitStateChanged
-    from .policies.circuit_breaker import get_circuit_breaker as get_circuit_breaker
     from .policies.circuit_breaker.shared import SharedCircuitBreaker as SharedCircuitBreaker
     from .policies.circuit_breaker.shared import SharedStateRestored as SharedStateRestored
     from .policies.circuit_breaker.shared import SharedStateUnavailable as SharedStateUnavailable
@@ -138,7 +141,6 @@ if _typing.TYPE_CHECKING:
     from .policies.ratelimit import RateLimiterRecovered as RateLimiterRecovered
     from .policies.ratelimit import RateLimitExceeded as RateLimitExceeded
     from .policies.ratelimit import RedisRateLimiter as RedisRateLimiter
-    from .policies.ratelimit import get_rate_limiter as get_rate_limiter
     from .policies.recovery import ErrorHandled as ErrorHandled
     from .policies.recovery import ErrorRecord as ErrorRecord
     from .policies.recovery import ErrorRecovery as ErrorRecovery
@@ -152,7 +154,6 @@ if _typing.TYPE_CHECKING:
     from .policies.retry import RetryScheduled as RetryScheduled
     from .policies.retry import RetryState as RetryState
     from .policies.retry import RetrySucceeded as RetrySucceeded
-    from .policies.retry import get_retry_policy as get_retry_policy
     from .policies.timeout import Timeout as Timeout
     from .policies.timeout import TimeoutOccurred as TimeoutOccurred
 
@@ -190,6 +191,7 @@ __all__ = [
     "get_circuit_breaker",
     "get_rate_limiter",
     "get_retry_policy",
+    "load_config",
     "registry",
     "subscribe_all",
     "unsubscribe_all",
@@ -202,6 +204,15 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
     "_events": ("EventStream",),
     "_registry": ("Registry",),
     "cache": ("CacheTierFailed", "CacheTierRecovered", "DistributedCache", "StaleValueServed"),
+    "config": (
+        "get_adaptive_limiter",
+        "get_backpressure_handler",
+        "get_bulkhead",
+        "get_circuit_breaker",
+        "get_rate_limiter",
+        "get_retry_policy",
+        "load_config",
+    ),
     "durable": ("PersistentRequestQueue", "RedisRequestQueue", "RetryableRequest"),
     "errors": (
         "CircuitOpenException",
@@ -225,7 +236,6 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "ItemsDropped",
         "PressureChanged",
         "SamplingStrategy",
-        "get_backpressure_handler",
     ),
     "health": (
         "Adjustment",
@@ -271,10 +281,9 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "LimitAlgorithm",
         "LimitChanged",
         "VegasLimit",
-        "get_adaptive_limiter",
     ),
     "policies.budget": ("RetryBudget",),
-    "policies.bulkhead": ("Bulkhead", "BulkheadRejected", "BulkheadResized", "get_bulkhead"),
+    "policies.bulkhead": ("Bulkhead", "BulkheadRejected", "BulkheadResized"),
     "policies.chaos": ("Chaos", "FaultInjected"),
     "policies.circuit_breaker": (
         "CallRejected",
@@ -282,7 +291,6 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "CircuitFailureRecorded",
         "CircuitState",
         "CircuitStateChanged",
-        "get_circuit_breaker",
     ),
     "policies.circuit_breaker.shared": (
         "SharedCircuitBreaker",
@@ -306,7 +314,6 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "RateLimiterDegraded",
         "RateLimiterRecovered",
         "RedisRateLimiter",
-        "get_rate_limiter",
     ),
     "policies.recovery": (
         "ErrorHandled",
@@ -324,7 +331,6 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "RetryScheduled",
         "RetryState",
         "RetrySucceeded",
-        "get_retry_policy",
     ),
     "policies.timeout": ("Timeout", "TimeoutOccurred"),
 }

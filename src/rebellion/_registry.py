@@ -119,6 +119,21 @@ class Registry:
             entry = self._named.get((kind, name))
         return None if entry is None else entry[0]
 
+    def named(self) -> list[tuple[str, str, object, Mapping[str, object]]]:
+        """List every named primitive as ``(kind, name, instance, settings)``."""
+        with self._lock:
+            return [(k, n, inst, known) for (k, n), (inst, known) in self._named.items()]
+
+    def update_settings(self, kind: str, name: str, settings: Mapping[str, object]) -> None:
+        """Record new settings for ``(kind, name)`` after they were applied to it live.
+
+        Later ``get_*`` calls compare against these (no-op if the name is unknown).
+        """
+        with self._lock:
+            entry = self._named.get((kind, name))
+            if entry is not None:
+                self._named[(kind, name)] = (entry[0], dict(settings))
+
     def unregister(self, kind: str, name: str) -> None:
         """Forget ``(kind, name)``; the instance keeps working for its holders."""
         with self._lock:

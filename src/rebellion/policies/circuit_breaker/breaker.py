@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from inspect import isawaitable
@@ -380,6 +381,49 @@ class CircuitBreaker(Policy):
     def metrics_only(self, reason: str = "shadow mode") -> None:
         """Let every call through but record and emit the transitions it *would* make."""
         self._core.set_override(CircuitState.METRICS_ONLY, reason)
+
+    # Settings the core derives structures from when it is built; they need a new breaker.
+    _STRUCTURAL = frozenset(
+        {
+            "window_type",
+            "window_size",
+            "window_buckets",
+            "history_size",
+            "slow_call_duration",
+            "failure_if_result",
+            "failure_on",
+            "ignore_on",
+            "is_failure",
+            "classifier",
+        }
+    )
+
+    def reconfigure(self, **settings: Any) -> list[str]:
+        """Change thresholds and timeouts now, keeping the state, window and counts.
+
+        Args:
+            settings: constructor parameters (``failure_threshold``, ``reset_timeout``,
+                ``minimum_calls``, ``failure_rate_threshold``, ...). Window shape,
+                history size and failure classification need a new breaker.
+
+        Returns:
+            The names in ``settings`` that were not applied (structural ones), sorted.
+
+        Raises:
+            ConfigError: a value is out of range, or an unknown parameter; nothing changes.
+        """
+        if "max_failures" in settings:
+            settings["failure_threshold"] = settings.pop("max_failures")
+        current = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        for key in settings:
+            if key not in current:
+                raise ConfigError(key, "a circuit breaker setting", settings[key])
+        skipped = sorted(k for k in settings if k in self._STRUCTURAL)
+        live = {k: v for k, v in settings.items() if k not in self._STRUCTURAL}
+        new = BreakerConfig.create(**{**current, **live})
+        with self._core.lock:
+            self.config = self._core.cfg = new
+        return skipped
 
     def reset(self) -> None:
         """Return to CLOSED with empty counts; lifetime statistics are kept."""
