@@ -208,3 +208,21 @@ def test_a_shared_config_is_checked_even_when_no_instance_uses_it() -> None:
     with pytest.raises(ConfigError) as caught:
         ConfigDocument.parse("[bulkhead.configs.tight]\nmax_concurrent = 0\n")
     assert caught.value.parameter == "bulkhead.configs.tight.max_concurrent"
+
+
+def test_a_cache_built_directly_reads_the_seed_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rebellion.cache import DistributedCache
+
+    monkeypatch.setenv("REBELLION_CACHE_MEMORY_SIZE", "12")
+    monkeypatch.setenv("REBELLION_CACHE_DEFAULT_TTL", "3600")
+    config = DistributedCache().config
+    assert (config.memory_cache_size, config.default_ttl, config.disk_cache_dir) == (
+        12,
+        3600.0,
+        None,
+    )
+    monkeypatch.setenv("REBELLION_CACHE_MEMORY_SIZE", "-3")
+    with pytest.raises(ConfigError, match="REBELLION_CACHE_MEMORY_SIZE"):
+        DistributedCache()
