@@ -37,6 +37,8 @@ if _typing.TYPE_CHECKING:
     from ._clock import SystemClock as SystemClock
     from ._events import EventStream as EventStream
     from ._registry import Registry as Registry
+    from .cache import CacheOptimizer as CacheOptimizer
+    from .cache import CacheOptimizerConfig as CacheOptimizerConfig
     from .cache import CacheTierFailed as CacheTierFailed
     from .cache import CacheTierRecovered as CacheTierRecovered
     from .cache import DistributedCache as DistributedCache
@@ -141,10 +143,12 @@ if _typing.TYPE_CHECKING:
     from .policies.ratelimit import RateLimiterRecovered as RateLimiterRecovered
     from .policies.ratelimit import RateLimitExceeded as RateLimitExceeded
     from .policies.ratelimit import RedisRateLimiter as RedisRateLimiter
+    from .policies.recovery import AutonomousErrorRecovery as AutonomousErrorRecovery
     from .policies.recovery import ErrorHandled as ErrorHandled
     from .policies.recovery import ErrorRecord as ErrorRecord
     from .policies.recovery import ErrorRecovery as ErrorRecovery
     from .policies.recovery import ErrorSeverity as ErrorSeverity
+    from .policies.recovery import ErrorTypeRecovery as ErrorTypeRecovery
     from .policies.recovery import RecoveryContext as RecoveryContext
     from .policies.recovery import RecoveryFailed as RecoveryFailed
     from .policies.recovery import error_recovery as error_recovery
@@ -203,7 +207,14 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
     "_clock": ("Clock", "SYSTEM_CLOCK", "SystemClock"),
     "_events": ("EventStream",),
     "_registry": ("Registry",),
-    "cache": ("CacheTierFailed", "CacheTierRecovered", "DistributedCache", "StaleValueServed"),
+    "cache": (
+        "CacheOptimizer",
+        "CacheOptimizerConfig",
+        "CacheTierFailed",
+        "CacheTierRecovered",
+        "DistributedCache",
+        "StaleValueServed",
+    ),
     "config": (
         "get_adaptive_limiter",
         "get_backpressure_handler",
@@ -316,10 +327,12 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "RedisRateLimiter",
     ),
     "policies.recovery": (
+        "AutonomousErrorRecovery",
         "ErrorHandled",
         "ErrorRecord",
         "ErrorRecovery",
         "ErrorSeverity",
+        "ErrorTypeRecovery",
         "RecoveryContext",
         "RecoveryFailed",
         "error_recovery",

@@ -10,6 +10,7 @@ from inspect import isawaitable
 from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, TypeVar, final
 
+from ..._awaitable import DONE, Done, ReadyDict
 from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._policy import Policy
@@ -362,17 +363,22 @@ class CircuitBreaker(Policy):
 
     # -- operator controls ---------------------------------------------------------
 
-    def force_open(self, reason: str = "forced open by operator") -> None:
+    # The operator actions act at once; they return DONE so ``await cb.force_open()``
+    # (the seeds' spelling) works as well as the plain call.
+    def force_open(self, reason: str = "forced open by operator") -> Done:
         """Reject every call until :meth:`force_close` or :meth:`reset`."""
         self._core.set_override(CircuitState.FORCED_OPEN, reason)
+        return DONE
 
-    def isolate(self, reason: str = "isolated by operator") -> None:
+    def isolate(self, reason: str = "isolated by operator") -> Done:
         """Like :meth:`force_open`, marked as an incident isolation."""
         self._core.set_override(CircuitState.ISOLATED, reason)
+        return DONE
 
-    def force_close(self, reason: str = "closed by operator") -> None:
+    def force_close(self, reason: str = "closed by operator") -> Done:
         """Close the breaker now: clear counts and the backoff level, resume deciding."""
         self._core.set_override(None, reason)
+        return DONE
 
     def disable(self, reason: str = "disabled by operator") -> None:
         """Let every call through without judging outcomes (statistics still count)."""
@@ -463,9 +469,12 @@ class CircuitBreaker(Policy):
             "time_until_half_open": None if remaining == INF else remaining,
         }
 
-    def get_health_status(self) -> dict[str, Any]:
-        """Return state, counts, rates, time until half-open and the last transitions."""
-        status = self.stats()
+    def get_health_status(self) -> ReadyDict:
+        """Return state, counts, rates, time until half-open and the last transitions.
+
+        The dict may also be awaited (``await cb.get_health_status()``).
+        """
+        status = ReadyDict(self.stats())
         state = status["state"]
         status["healthy"] = state in ("CLOSED", "DISABLED", "METRICS_ONLY")
         status["last_failure_time"] = self._core.last_failure_time()
