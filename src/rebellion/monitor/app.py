@@ -1,6 +1,6 @@
 """The HTTP and WebSocket face of the monitor (FastAPI), wrapped in the security guard.
 
-Routes (SPEC §6): ``GET /`` dashboard, ``/api/v1/snapshot``, ``/api/v1/history``,
+Routes: ``GET /`` dashboard, ``/api/v1/snapshot``, ``/api/v1/history``,
 ``/api/v1/metrics``, ``/api/v1/alerts``, ``/api/v1/health``, ``/api/v1/resilience``,
 ``/api/v1/stats``, ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``;
 the OpenAPI document at ``/openapi.json``. Bad parameters are 4xx with a message
