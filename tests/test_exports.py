@@ -97,7 +97,16 @@ def test_importing_the_root_loads_no_optional_dependency_or_heavy_package() -> N
 
 @pytest.mark.parametrize(
     "module",
-    ["rebellion.policies.retry", "rebellion.policies.circuit_breaker", "rebellion.config"],
+    [
+        "rebellion.policies.retry",
+        "rebellion.policies.circuit_breaker",
+        "rebellion.policies.recovery",
+        "rebellion.policies.pipeline",
+        "rebellion.config",
+        "rebellion.testing",
+        "rebellion.integrations",
+        "rebellion.cli",
+    ],
 )
 def test_importing_a_policy_module_loads_no_heavy_package(module: str) -> None:
     loaded = _loaded_after(f"import {module}")
