@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
-from .._clock import Clock
+from .._clock import Clock, SystemClock
 from .._events import Event, EventStream, Listener
 from .._registry import registry
 from .._validate import check_clock, check_number
@@ -114,6 +114,8 @@ class LoadedConfig:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The real clock is waited on directly; another clock is polled in short slices.
+        self._real_time = isinstance(self._clock, SystemClock)
         self.reloads = 0
         self.rejections = 0
         mark, document = self._read()
@@ -140,12 +142,7 @@ class LoadedConfig:
         spec = KINDS.get(kind)
         if spec is None:
             raise ConfigError("kind", f"one of {', '.join(sorted(KINDS))}", kind)
-        values = self.document.resolve(kind, name)
-        for param, key in spec.env.items():
-            found, value = env_override(key)
-            if found:
-                values[param] = value
-        return values
+        return _with_env(kind, self.document.resolve(kind, name))
 
     def default_for(self, key: str) -> tuple[bool, object]:
         """Return ``(found, value)`` of setting ``key`` in the file's ``configs.default``."""
@@ -208,7 +205,9 @@ class LoadedConfig:
             if spec is None:
                 continue
             fixed = explicit_keys.get(instance, frozenset())
-            before = {k: v for k, v in old.resolve(kind, name).items() if k not in fixed}
+            before = {
+                k: v for k, v in _with_env(kind, old.resolve(kind, name)).items() if k not in fixed
+            }
             after = {k: v for k, v in self.resolve(kind, name).items() if k not in fixed}
             defaults = spec.constructor_defaults()
             delta = {k: v for k, v in after.items() if before.get(k, known.get(k)) != v}
@@ -259,7 +258,7 @@ class LoadedConfig:
             if remaining > 0:
                 # The clock decides when the interval is over; the short wait only bounds
                 # how late a stop or an advanced test clock is noticed.
-                self._stop.wait(min(remaining, 0.05))
+                self._stop.wait(remaining if self._real_time else min(remaining, 0.05))
                 continue
             due = self._clock.monotonic() + self.interval
             try:
@@ -385,14 +384,17 @@ def _file_default(key: str) -> tuple[bool, object]:
 set_file_defaults(_file_default)
 
 
+def _with_env(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    for param, key in KINDS[kind].env.items():
+        found, value = env_override(key)
+        if found:
+            values[param] = value
+    return values
+
+
 def resolved(kind: str, name: str | None) -> Mapping[str, Any]:
-    """Return the loaded configuration's values for ``kind``/``name`` (empty if none)."""
+    """Return the values for ``kind``/``name``: the loaded file (if any), environment on top."""
     loaded = current_config()
     if loaded is None:
-        values: dict[str, Any] = {}
-        for param, key in KINDS[kind].env.items():
-            found, value = env_override(key)
-            if found:
-                values[param] = value
-        return values
+        return _with_env(kind, {})
     return loaded.resolve(kind, name)
