@@ -16,6 +16,7 @@ per kind; ``watch=True`` re-applies edits to live instances without losing their
 >>> unload_config()
 """
 
+from ._current import current_config, load_config, unload_config
 from ._document import ConfigDocument
 from ._env import (
     PREFIX,
@@ -40,14 +41,7 @@ from ._helpers import (
     get_timeout,
 )
 from ._kinds import KINDS, Kind
-from ._live import (
-    ConfigRejected,
-    ConfigReloaded,
-    LoadedConfig,
-    current_config,
-    load_config,
-    unload_config,
-)
+from ._live import ConfigRejected, ConfigReloaded, LoadedConfig
 
 __all__ = [
     "KINDS",

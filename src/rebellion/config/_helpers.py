@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._registry import registry
+from ._current import current_config, resolved
 from ._kinds import KINDS
-from ._live import current_config, explicit_keys, resolved
+from ._live import explicit_keys
 
 if TYPE_CHECKING:
     from ..cache import DistributedCache

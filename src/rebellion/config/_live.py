@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, final
 
@@ -36,18 +36,10 @@ from .._registry import registry
 from .._validate import check_clock, check_number
 from ..errors import ConfigError
 from ._document import ConfigDocument
-from ._env import env_override, set_file_defaults, setting
+from ._env import env_override, setting
 from ._kinds import KINDS
 
-__all__ = [
-    "ConfigRejected",
-    "ConfigReloaded",
-    "LoadedConfig",
-    "current_config",
-    "explicit_keys",
-    "load_config",
-    "unload_config",
-]
+__all__ = ["ConfigRejected", "ConfigReloaded", "LoadedConfig", "explicit_keys", "with_env"]
 
 logger = logging.getLogger("rebellion.config")
 
@@ -72,6 +64,15 @@ class ConfigRejected(Event):
 
     path: str
     reason: str
+
+
+def with_env(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Overlay the ``REBELLION_*`` variables that are set for ``kind`` on ``values``."""
+    for param, key in KINDS[kind].env.items():
+        found, value = env_override(key)
+        if found:
+            values[param] = value
+    return values
 
 
 def _fingerprint(path: str) -> tuple[int, int, str, str]:
@@ -142,7 +143,7 @@ class LoadedConfig:
         spec = KINDS.get(kind)
         if spec is None:
             raise ConfigError("kind", f"one of {', '.join(sorted(KINDS))}", kind)
-        return _with_env(kind, self.document.resolve(kind, name))
+        return with_env(kind, self.document.resolve(kind, name))
 
     def default_for(self, key: str) -> tuple[bool, object]:
         """Return ``(found, value)`` of setting ``key`` in the file's ``configs.default``."""
@@ -206,7 +207,7 @@ class LoadedConfig:
                 continue
             fixed = explicit_keys.get(instance, frozenset())
             before = {
-                k: v for k, v in _with_env(kind, old.resolve(kind, name)).items() if k not in fixed
+                k: v for k, v in with_env(kind, old.resolve(kind, name)).items() if k not in fixed
             }
             after = {k: v for k, v in self.resolve(kind, name).items() if k not in fixed}
             defaults = spec.constructor_defaults()
@@ -281,120 +282,3 @@ class LoadedConfig:
 
     def __repr__(self) -> str:
         return f"LoadedConfig(path={self.path!r}, watching={self.watching})"
-
-
-_current: LoadedConfig | None = None
-_auto_path: str | None = None
-_state_lock = threading.RLock()
-_resolving = threading.local()
-
-
-def load_config(
-    path: str | os.PathLike[str] | None = None,
-    watch: bool = False,
-    *,
-    interval: float = 1.0,
-    clock: Clock | None = None,
-    listeners: Iterable[Listener] = (),
-) -> LoadedConfig:
-    """Make the TOML file at ``path`` (default: ``REBELLION_CONFIG``) the configuration.
-
-    The previous configuration's watcher, if any, stops. Instances that already exist
-    are not changed by a first load; ``reload()`` and the watcher re-apply edits.
-
-    Args:
-        path: the file; ``None`` reads ``REBELLION_CONFIG``.
-        watch: check the file every ``interval`` seconds and apply valid edits.
-        interval: seconds between checks (> 0).
-        clock: time source of the interval (tests: ManualClock).
-        listeners: receive :class:`ConfigReloaded` and :class:`ConfigRejected`.
-
-    Returns:
-        The loaded configuration (``reload()``, ``stop()``, ``resolve()``).
-
-    Raises:
-        ConfigError: no path and no ``REBELLION_CONFIG``, or the file is invalid.
-    """
-    global _current
-    if path is None:
-        path = setting("config")
-        if path is None:
-            raise ConfigError("path", "given or set in REBELLION_CONFIG", None)
-    if not isinstance(watch, bool):
-        raise ConfigError("watch", "True or False", watch)
-    with _state_lock:
-        _resolving.active = True
-        try:
-            loaded = LoadedConfig(path, clock=clock, interval=interval, listeners=listeners)
-        finally:
-            _resolving.active = False
-        unload_config()
-        _current = loaded
-    if watch:
-        loaded.watch()
-    return loaded
-
-
-def unload_config() -> None:
-    """Forget the loaded configuration and stop its watcher (tests call this)."""
-    global _current, _auto_path
-    with _state_lock:
-        previous, _current = _current, None
-        _auto_path = None
-    if previous is not None:
-        previous.stop()
-
-
-def current_config() -> LoadedConfig | None:
-    """Return the loaded configuration; load ``REBELLION_CONFIG`` on first use if set.
-
-    Raises:
-        ConfigError: ``REBELLION_CONFIG`` names a missing or invalid file.
-    """
-    global _current, _auto_path
-    loaded = _current
-    if loaded is not None and (
-        _auto_path is None or _auto_path == os.environ.get("REBELLION_CONFIG")
-    ):
-        return loaded
-    if getattr(_resolving, "active", False):
-        return None
-    path = os.environ.get("REBELLION_CONFIG")
-    if not path:
-        if _auto_path is not None:
-            unload_config()
-        return None
-    with _state_lock:
-        _resolving.active = True
-        try:
-            loaded = LoadedConfig(path)
-        finally:
-            _resolving.active = False
-        if _current is not None:
-            _current.stop()
-        _current, _auto_path = loaded, path
-    return loaded
-
-
-def _file_default(key: str) -> tuple[bool, object]:
-    loaded = current_config()
-    return (False, None) if loaded is None else loaded.default_for(key)
-
-
-set_file_defaults(_file_default)
-
-
-def _with_env(kind: str, values: dict[str, Any]) -> dict[str, Any]:
-    for param, key in KINDS[kind].env.items():
-        found, value = env_override(key)
-        if found:
-            values[param] = value
-    return values
-
-
-def resolved(kind: str, name: str | None) -> Mapping[str, Any]:
-    """Return the values for ``kind``/``name``: the loaded file (if any), environment on top."""
-    loaded = current_config()
-    if loaded is None:
-        return _with_env(kind, {})
-    return loaded.resolve(kind, name)
