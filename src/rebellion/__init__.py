@@ -50,6 +50,7 @@ if _typing.TYPE_CHECKING:
     from .config import get_rate_limiter as get_rate_limiter
     from .config import get_retry_policy as get_retry_policy
     from .config import load_config as load_config
+    from .config import reload_config as reload_config
     from .durable import PersistentRequestQueue as PersistentRequestQueue
     from .durable import RedisRequestQueue as RedisRequestQueue
     from .durable import RetryableRequest as RetryableRequest
@@ -223,6 +224,7 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "get_rate_limiter",
         "get_retry_policy",
         "load_config",
+        "reload_config",
     ),
     "durable": ("PersistentRequestQueue", "RedisRequestQueue", "RetryableRequest"),
     "errors": (

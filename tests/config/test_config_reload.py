@@ -224,3 +224,12 @@ def test_a_file_edited_under_a_running_process_is_applied_in_real_time(path: Pat
         assert breaker.failure_threshold == 11
     finally:
         loaded.stop()
+
+
+def test_reload_config_rereads_the_current_file(path: Path) -> None:
+    assert rebellion.reload_config() is False  # nothing loaded yet
+    load_config(path)
+    breaker = rebellion.get_circuit_breaker("payments")
+    edit(path, "failure_threshold = 2", "failure_threshold = 3")
+    assert rebellion.reload_config() is True
+    assert breaker.failure_threshold == 3

@@ -16,7 +16,7 @@ per kind; ``watch=True`` re-applies edits to live instances without losing their
 >>> unload_config()
 """
 
-from ._current import current_config, load_config, unload_config
+from ._current import current_config, load_config, reload_config, unload_config
 from ._document import ConfigDocument
 from ._env import (
     PREFIX,
@@ -68,6 +68,7 @@ __all__ = [
     "get_timeout",
     "load_config",
     "register_setting",
+    "reload_config",
     "setting",
     "unload_config",
     "validate_environment",

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ._env import set_file_defaults, setting
 from ._live import LoadedConfig, with_env
 
-__all__ = ["current_config", "load_config", "resolved", "unload_config"]
+__all__ = ["current_config", "load_config", "reload_config", "resolved", "unload_config"]
 
 _current: LoadedConfig | None = None
 _auto_path: str | None = None
@@ -71,6 +71,17 @@ def load_config(
     if watch:
         loaded.watch()
     return loaded
+
+
+def reload_config() -> bool:
+    """Re-read the current configuration file now (what its watcher does on a change).
+
+    Returns:
+        True if a changed, valid file was applied; False if unchanged, refused, or no
+        configuration is loaded.
+    """
+    loaded = current_config()
+    return False if loaded is None else loaded.reload()
 
 
 def unload_config() -> None:
