@@ -233,3 +233,13 @@ def test_reload_config_rereads_the_current_file(path: Path) -> None:
     edit(path, "failure_threshold = 2", "failure_threshold = 3")
     assert rebellion.reload_config() is True
     assert breaker.failure_threshold == 3
+
+
+def test_loading_a_file_updates_instances_that_already_exist(path: Path) -> None:
+    early = rebellion.get_circuit_breaker("payments")
+    kept = rebellion.get_circuit_breaker("other", failure_threshold=9)
+    assert early.failure_threshold == 5  # the built-in default
+    path.write_text(BASE + "\n[circuit_breaker]\nfailure_threshold = 4\n", encoding="utf-8")
+    load_config(path)
+    assert early.failure_threshold == 2  # its instance table
+    assert kept.failure_threshold == 9  # given in code

@@ -37,8 +37,9 @@ def load_config(
 ) -> LoadedConfig:
     """Make the TOML file at ``path`` (default: ``REBELLION_CONFIG``) the configuration.
 
-    The previous configuration's watcher, if any, stops. Instances that already exist
-    are not changed by a first load; ``reload()`` and the watcher re-apply edits.
+    The previous configuration's watcher, if any, stops. Named instances that already
+    exist take the file's settings (keys given in code stay); ``reload()`` and the
+    watcher re-apply later edits.
 
     Args:
         path: the file; ``None`` reads ``REBELLION_CONFIG``.
@@ -66,8 +67,11 @@ def load_config(
             loaded = LoadedConfig(path, clock=clock, interval=interval, listeners=listeners)
         finally:
             _resolving.active = False
+        previous = _current
         unload_config()
         _current = loaded
+    # Named instances that already exist take the file's settings too.
+    loaded.apply_to_live(None if previous is None else previous.document)
     if watch:
         loaded.watch()
     return loaded

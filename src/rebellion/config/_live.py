@@ -181,7 +181,7 @@ class LoadedConfig:
                 return self._reject(str(error))
             self._mark = (mtime, size, digest)
             old, self.document = self.document, document
-            changed, pending = self._apply(old)
+            changed, pending = self.apply_to_live(old)
             self.reloads += 1
         logger.info("configuration %s reloaded: %s changed", self.path, len(changed))
         if pending:
@@ -198,7 +198,22 @@ class LoadedConfig:
             self.events.emit(ConfigRejected("config", self._clock.wall(), self.path, reason))
         return False
 
-    def _apply(self, old: ConfigDocument) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def apply_to_live(
+        self, old: ConfigDocument | None = None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Apply this configuration to live named instances whose settings differ.
+
+        Keys given in code to a ``get_*`` helper are left alone.
+
+        Args:
+            old: the configuration these instances were built from (None: none).
+
+        Returns:
+            ``(changed, not_applied)``: ``kind.name`` of every updated instance, and
+            ``kind.name.key`` of each setting that applies to new instances only.
+        """
+        if old is None:
+            old = ConfigDocument({})
         changed: list[str] = []
         pending: list[str] = []
         for kind, name, instance, known in registry.named():
