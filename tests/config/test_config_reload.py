@@ -243,3 +243,17 @@ def test_loading_a_file_updates_instances_that_already_exist(path: Path) -> None
     load_config(path)
     assert early.failure_threshold == 2  # its instance table
     assert kept.failure_threshold == 9  # given in code
+
+
+def test_fault_injection_is_switched_and_tuned_live(tmp_path: Path) -> None:
+    from rebellion.config import get_chaos
+
+    path = tmp_path / "chaos.toml"
+    path.write_text("[chaos.instances.db]\nlatency = 0.5\nlatency_rate = 0.1\n")
+    loaded = load_config(path)
+    chaos = get_chaos("db")
+    assert chaos.enabled
+    path.write_text("[chaos.instances.db]\nlatency = 0.5\nlatency_rate = 0.9\nenabled = false\n")
+    assert loaded.reload()
+    assert not chaos.enabled
+    assert chaos.stats()["latency_rate"] == 0.9

@@ -66,6 +66,22 @@ def _timeout(instance: Any, changed: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(set(changed) - {"seconds"}))
 
 
+def _chaos(instance: Any, changed: Mapping[str, Any]) -> tuple[str, ...]:
+    rates = {
+        short: changed[f"{short}_rate"]
+        for short in ("latency", "error", "result")
+        if f"{short}_rate" in changed
+    }
+    if rates:
+        instance.set_rates(**rates)
+    if "injection_rate" in changed:
+        instance.injection_rate = changed["injection_rate"]
+    if "enabled" in changed:
+        instance.enabled = changed["enabled"]
+    live = {"latency_rate", "error_rate", "result_rate", "injection_rate", "enabled"}
+    return tuple(sorted(set(changed) - live))
+
+
 def _check_queue(name: str, values: Mapping[str, Any]) -> None:
     path = values.get("storage_path", "rebellion-queue.db")
     if not isinstance(path, str) or not path:
@@ -202,7 +218,7 @@ KINDS: dict[str, Kind] = {
         Kind("bulkhead", "rebellion.policies.bulkhead", "Bulkhead", apply=_bulkhead),
         Kind("rate_limiter", "rebellion.policies.ratelimit", "RateLimiter", apply=_rate_limiter),
         Kind("adaptive_limiter", "rebellion.policies.adaptive", "AdaptiveLimiter", apply=_adaptive),
-        Kind("chaos", "rebellion.policies.chaos", "Chaos"),
+        Kind("chaos", "rebellion.policies.chaos", "Chaos", apply=_chaos),
         Kind("backpressure", "rebellion.flow", "BackpressureHandler"),
         Kind(
             "cache",
