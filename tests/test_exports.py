@@ -117,7 +117,11 @@ def test_importing_a_policy_module_loads_no_heavy_package(module: str) -> None:
 def test_seed_metric_names_load_numpy_only_when_used() -> None:
     loaded = _loaded_after("from rebellion import CircuitBreaker, get_backpressure_handler")
     assert "numpy" not in loaded
+    loaded = _loaded_after("from rebellion import AnomalyDetector, get_metric_transformer")
+    assert "numpy" in loaded  # AnomalyDetector is NumPy's
     loaded = _loaded_after("from rebellion import get_metric_transformer")
+    assert "numpy" not in loaded
+    loaded = _loaded_after("import rebellion; rebellion.get_metric_transformer('cpu')")
     assert "numpy" in loaded
 
 

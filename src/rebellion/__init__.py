@@ -47,6 +47,7 @@ if _typing.TYPE_CHECKING:
     from .config import get_backpressure_handler as get_backpressure_handler
     from .config import get_bulkhead as get_bulkhead
     from .config import get_circuit_breaker as get_circuit_breaker
+    from .config import get_metric_transformer as get_metric_transformer
     from .config import get_rate_limiter as get_rate_limiter
     from .config import get_retry_policy as get_retry_policy
     from .config import load_config as load_config
@@ -104,7 +105,6 @@ if _typing.TYPE_CHECKING:
     from .metrics import AnomalyDetector as AnomalyDetector
     from .metrics import MetricsCollector as MetricsCollector
     from .metrics import MetricsConfig as MetricsConfig
-    from .metrics import get_metric_transformer as get_metric_transformer
     from .policies.adaptive import AdaptiveLimiter as AdaptiveLimiter
     from .policies.adaptive import AIMDLimit as AIMDLimit
     from .policies.adaptive import CallShed as CallShed
@@ -221,6 +221,7 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "get_backpressure_handler",
         "get_bulkhead",
         "get_circuit_breaker",
+        "get_metric_transformer",
         "get_rate_limiter",
         "get_retry_policy",
         "load_config",
@@ -284,7 +285,6 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "AnomalyDetector",
         "MetricsCollector",
         "MetricsConfig",
-        "get_metric_transformer",
     ),
     "policies.adaptive": (
         "AIMDLimit",

@@ -226,3 +226,31 @@ def test_a_cache_built_directly_reads_the_seed_variables(
     monkeypatch.setenv("REBELLION_CACHE_MEMORY_SIZE", "-3")
     with pytest.raises(ConfigError, match="REBELLION_CACHE_MEMORY_SIZE"):
         DistributedCache()
+
+
+def test_metric_transformers_and_alert_managers_come_from_the_file(tmp_path: Path) -> None:
+    text = """
+[metric_transformer.instances.system_metrics]
+history_size = 300
+
+[alert_manager]
+group_wait = 5.0
+"""
+    load_config(write(tmp_path / "m.toml", text))
+    transformer = rebellion.get_metric_transformer("system_metrics")
+    assert transformer.history_size == 300
+    # The seed's call: its keyword arguments win, and asking again is not a conflict.
+    seed = rebellion.get_metric_transformer(name="other", history_size=120, smoothing_window=5)
+    assert seed.history_size == 120
+    assert rebellion.get_metric_transformer("system_metrics") is transformer
+    from rebellion.config import get_alert_manager
+
+    assert get_alert_manager("ops") is get_alert_manager("ops")
+
+
+def test_asking_again_compares_only_what_code_gives(config_file: Path) -> None:
+    load_config(config_file)
+    breaker = rebellion.get_circuit_breaker("payments")
+    assert rebellion.get_circuit_breaker("payments", failure_threshold=2) is breaker
+    with pytest.raises(ConfigError, match="failure_threshold must be 2 as registered"):
+        rebellion.get_circuit_breaker("payments", failure_threshold=3)

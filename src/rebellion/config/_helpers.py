@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..cache import DistributedCache
     from ..durable import PersistentRequestQueue
     from ..flow import BackpressureHandler
+    from ..metrics import AlertManager, MetricTransformer
     from ..policies.adaptive import AdaptiveLimiter
     from ..policies.bulkhead import Bulkhead
     from ..policies.chaos import Chaos
@@ -38,11 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "config_settings",
     "get_adaptive_limiter",
+    "get_alert_manager",
     "get_backpressure_handler",
     "get_bulkhead",
     "get_cache",
     "get_chaos",
     "get_circuit_breaker",
+    "get_metric_transformer",
     "get_rate_limiter",
     "get_request_queue",
     "get_retry_policy",
@@ -60,7 +63,10 @@ def _named(kind: str, name: str, code: dict[str, Any], build: Callable[..., Any]
     spec = KINDS[kind]
     code = {spec.param(k): v for k, v in code.items()}
     if registry.get(kind, name) is not None:
-        return build(name, **code)  # compares only what the caller asked for
+        # Only what the caller asked for is compared: a reloaded file never makes a
+        # later call fail.
+        comparable = {k: v for k, v in code.items() if k not in _SKIP}
+        return registry.check_settings(kind, name, comparable)
     merged = {**resolved(kind, name), **code}
     instance = build(name, **merged)
     explicit_keys[instance] = frozenset(k for k in code if k not in _SKIP)
@@ -139,6 +145,18 @@ def get_backpressure_handler(name: str, **settings: Any) -> BackpressureHandler[
     """Return the backpressure handler ``name``, built from the configuration on first use."""
     build = _helper("rebellion.flow", "get_backpressure_handler")
     return _named("backpressure", name, settings, build)  # type: ignore[no-any-return]
+
+
+def get_metric_transformer(name: str, **settings: Any) -> MetricTransformer:
+    """Return the metric transformer ``name``, built from the configuration on first use."""
+    build = _helper("rebellion.metrics", "get_metric_transformer")
+    return _named("metric_transformer", name, settings, build)  # type: ignore[no-any-return]
+
+
+def get_alert_manager(name: str, **settings: Any) -> AlertManager:
+    """Return the alert manager ``name``, built from the configuration on first use."""
+    build = _helper("rebellion.metrics", "get_alert_manager")
+    return _named("alert_manager", name, settings, build)  # type: ignore[no-any-return]
 
 
 def get_timeout(name: str, **settings: Any) -> Timeout:

@@ -220,6 +220,8 @@ KINDS: dict[str, Kind] = {
         Kind("adaptive_limiter", "rebellion.policies.adaptive", "AdaptiveLimiter", apply=_adaptive),
         Kind("chaos", "rebellion.policies.chaos", "Chaos", apply=_chaos),
         Kind("backpressure", "rebellion.flow", "BackpressureHandler"),
+        Kind("metric_transformer", "rebellion.metrics", "MetricTransformer"),
+        Kind("alert_manager", "rebellion.metrics", "AlertManager"),
         Kind(
             "cache",
             "rebellion.cache",
