@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Mapping
+from typing import final
 
 from ._names import LabelValue
 from .anomaly import AnomalyDetector
@@ -22,6 +23,7 @@ from .anomaly import AnomalyDetector
 __all__ = ["SeriesScores", "write_atomically"]
 
 
+@final
 class SeriesScores:
     """One :class:`AnomalyDetector` per metric series; keeps each series' latest score."""
 
