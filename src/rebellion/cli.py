@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__, config
@@ -236,13 +236,17 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     # Command-line flags win over REBELLION_* variables and the configuration file.
     monitor = config.config_settings("monitor")
+
+    def pick(flag: object, key: str, default: object) -> Any:
+        return monitor.get(key, default) if flag is None else flag
+
     options = ServeOptions(
-        host=args.host or monitor.get("host", "127.0.0.1"),
-        port=args.port or monitor.get("port", 8765),
-        db=args.db or monitor.get("db") or DEFAULT_DB,
-        token=args.token or monitor.get("token"),
-        interval=args.interval or monitor.get("interval", 1.0),
-        allowed_origins=tuple(args.allow_origin or monitor.get("allow_origin", ())),
+        host=pick(args.host, "host", "127.0.0.1"),
+        port=pick(args.port, "port", 8765),
+        db=pick(args.db, "db", DEFAULT_DB),
+        token=pick(args.token, "token", None),
+        interval=pick(args.interval, "interval", 1.0),
+        allowed_origins=tuple(pick(args.allow_origin, "allow_origin", ())),
     ).checked()
     try:
         serve(options)
