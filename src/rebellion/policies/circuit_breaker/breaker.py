@@ -407,6 +407,9 @@ class CircuitBreaker(Policy):
     def reconfigure(self, **settings: Any) -> list[str]:
         """Change thresholds and timeouts now, keeping the state, window and counts.
 
+        An open period already started keeps its deadline; the next one uses the new
+        timeout.
+
         Args:
             settings: constructor parameters (``failure_threshold``, ``reset_timeout``,
                 ``minimum_calls``, ``failure_rate_threshold``, ...). Window shape,
