@@ -254,3 +254,33 @@ def test_asking_again_compares_only_what_code_gives(config_file: Path) -> None:
     assert rebellion.get_circuit_breaker("payments", failure_threshold=2) is breaker
     with pytest.raises(ConfigError, match="failure_threshold must be 2 as registered"):
         rebellion.get_circuit_breaker("payments", failure_threshold=3)
+
+
+SEED_SETTINGS = {
+    # seed variable: (section, file key)
+    "CIRCUIT_BREAKER_FAILURE_THRESHOLD": ("circuit_breaker", "failure_threshold"),
+    "CIRCUIT_BREAKER_RESET_TIMEOUT": ("circuit_breaker", "reset_timeout"),
+    "RETRY_MAX_ATTEMPTS": ("retry", "max_attempts"),
+    "RETRY_INITIAL_DELAY": ("retry", "initial_delay"),
+    "RETRY_MAX_DELAY": ("retry", "max_delay"),
+    "RETRY_BACKOFF_FACTOR": ("retry", "backoff_factor"),
+    "CACHE_MEMORY_SIZE": ("cache", "memory_size"),
+    "CACHE_DISK_DIR": ("cache", "disk_dir"),
+    "CACHE_REDIS_URL": ("cache", "redis_url"),
+    "CACHE_DEFAULT_TTL": ("cache", "default_ttl"),
+    "QUEUE_STORAGE_PATH": ("queue", "storage_path"),
+    "QUEUE_MAX_SIZE": ("queue", "max_size"),
+    "QUEUE_WORKER_COUNT": ("queue", "worker_count"),
+}
+
+
+@pytest.mark.parametrize("variable", sorted(SEED_SETTINGS))
+def test_each_seed_variable_is_a_rebellion_variable_and_a_file_key(variable: str) -> None:
+    from rebellion.config import KINDS, describe_settings
+
+    section, key = SEED_SETTINGS[variable]
+    known = {spec.env: spec.key for spec in describe_settings()}
+    assert "REBELLION_" + variable in known
+    kind = KINDS[section]
+    assert kind.param(key) in kind.env
+    assert kind.env[kind.param(key)] == known["REBELLION_" + variable]
