@@ -144,3 +144,9 @@ def test_every_error_is_in_the_errors_module() -> None:
 def test_every_module_imports() -> None:
     for info in pkgutil.walk_packages(rebellion.__path__, "rebellion."):
         importlib.import_module(info.name)
+
+
+def test_a_star_import_loads_no_optional_dependency() -> None:
+    loaded = _loaded_after("from rebellion import *")
+    assert not {m for m in loaded if m.split(".")[0] in OPTIONAL}
+    assert not {m for m in loaded if m.startswith("rebellion.durable")}
