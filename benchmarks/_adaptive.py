@@ -5,7 +5,7 @@ the nearest floor: the adaptive limiter's acquire + release against a bare
 ``asyncio.Semaphore`` (a fixed limit, no samples); a hedge whose delay never expires
 against a bare await and against a ``Timeout`` (the same shape of work: a deadline
 per call on a shared timer, the call awaited inline); a disabled chaos policy against
-a pass-through decorator. ``TARGETS`` holds issue 3's performance-pass targets.
+a pass-through decorator. ``TARGETS`` holds the performance targets.
 
 >>> [g.name for g in groups()]
 ['adaptive_limiter_success', 'hedge_no_hedge', 'chaos_disabled']
@@ -140,4 +140,4 @@ TARGETS = [
         "hedge_no_hedge", "rebellion @Hedge (async)", "rebellion @Timeout(1 h) (async)", 3.0
     ),
 ]
-"""Issue 3's performance pass: the limiter near a semaphore, a quiet hedge near a timeout."""
+"""The performance targets: the limiter near a semaphore, a quiet hedge near a timeout."""

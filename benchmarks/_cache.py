@@ -187,4 +187,4 @@ TARGETS = [
         1.5,
     ),
 ]
-"""Issue 4's cache targets."""
+"""The tiered cache's targets."""

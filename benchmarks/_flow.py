@@ -123,4 +123,4 @@ def groups() -> list[Group]:
 
 
 TARGETS = [absolute(_GROUP, _LATEST, 1000.0)]
-"""Issue 3: add_item + get_batch >= 1,000,000 items/s for "latest" (<= 1,000 ns/item)."""
+"""Target: add_item + get_batch >= 1,000,000 items/s for "latest" (<= 1,000 ns/item)."""

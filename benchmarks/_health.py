@@ -150,4 +150,4 @@ TARGETS = [
     at_most_times("pool_acquire_release", _POOL, _QUEUE, 2.0),
     absolute("phi_heartbeat", _PHI, 2000.0),
 ]
-"""Issue 5: pool acquire + release <= 2x an asyncio.Queue pool; phi update + query <= 2 us."""
+"""Targets: pool acquire + release <= 2x an asyncio.Queue pool; phi update + query <= 2 us."""

@@ -232,4 +232,4 @@ TARGETS = [
     at_most_times(_BH, "rebellion @bulkhead (async)", "asyncio.Semaphore async with", 1.3),
     at_most_times(_BH, "rebellion async with bulkhead", "asyncio.Semaphore async with", 1.3),
 ]
-"""Issue 3's flow-control targets."""
+"""The rate limiters' and bulkhead's targets."""

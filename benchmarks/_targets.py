@@ -1,4 +1,4 @@
-"""The performance targets of issue 2, evaluated against measured medians.
+"""The core policies' performance targets, evaluated against measured medians.
 
 A target is *met*, *missed* (with the actual ratio) or *n/a* when a contender it
 needs was not measured. Ratios are of medians, so one noisy round cannot flip them.
@@ -123,4 +123,4 @@ TARGETS = [
     ),
     absolute("pipeline_async", "rebellion @Pipeline(4 policies) (async)", 2000.0),
 ]
-"""Every target of issue 2's benchmarks section, in the order it states them."""
+"""Every core policy target, in a fixed order."""

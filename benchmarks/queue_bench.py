@@ -21,7 +21,7 @@ burst rate is reported (this disk's fsync latency swings with other tenants' loa
 
 Targets: one producer costs at most 1.2x the raw commit-per-op loop per operation; 64
 producers enqueue at least 10x the SQLiteAckQueue put+get+ack cycle rate. ``--write``
-replaces the "## Durable request queue (issue 4)" section at the end of RESULTS.md.
+replaces the "## Durable request queue" section at the end of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from rebellion.durable import PersistentRequestQueue, RetryableRequest
 
 T = TypeVar("T")
-HEADING = "## Durable request queue (issue 4)"
+HEADING = "## Durable request queue"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 PAYLOAD = '{"args":["a prompt of modest length for the model","gpt"],"kwargs":{}}'
 

@@ -69,7 +69,7 @@ def all_groups() -> list[Group]:
 
 
 def all_targets() -> list[Target]:
-    """Return issue 2's targets followed by every group module's ``TARGETS``."""
+    """Return the core policies' targets followed by every group module's ``TARGETS``."""
     extra = [t for m in _group_modules() for t in getattr(m, "TARGETS", [])]
     return [*FOUNDATION_TARGETS, *extra]
 

@@ -9,6 +9,7 @@ import pytest
 from _drivers import DRIVER_MODES, Driver
 from _redis import REDIS_HOST, REDIS_PORT, TEST_DB, RedisServer, new_namespace, require_redis
 from rebellion import registry
+from rebellion.config import unload_config
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +17,7 @@ def _clean_registry() -> Iterator[None]:
     registry.clear()
     yield
     registry.clear()
+    unload_config()
 
 
 @pytest.fixture(params=DRIVER_MODES)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import rebellion
 from rebellion import config
 from rebellion.cli import main
 
@@ -98,7 +99,7 @@ def test_a_rate_beyond_the_simulation_limit_is_a_configuration_error(
 
 def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == "rebellion 0.1.0"
+    assert capsys.readouterr().out.strip() == f"rebellion {rebellion.__version__}"
     assert main(["demo", "--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--duration", "--seed", "--rate", "--no-live"):

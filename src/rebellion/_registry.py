@@ -84,20 +84,22 @@ class Registry:
                 self._census.add(created)
                 return created
             instance, known = existing
-            for setting in sorted(settings):
-                if setting not in known:
-                    raise ConfigError(
-                        setting,
-                        f"left out: {kind} {name!r} was registered without it",
-                        settings[setting],
-                    )
-                if known[setting] != settings[setting]:
-                    raise ConfigError(
-                        setting,
-                        f"{known[setting]!r} as registered for {kind} {name!r}",
-                        settings[setting],
-                    )
+            _compare(kind, name, known, settings)
             return instance  # type: ignore[return-value]
+
+    def check_settings(self, kind: str, name: str, settings: Mapping[str, object]) -> object:
+        """Return the primitive ``(kind, name)`` after checking ``settings`` against it.
+
+        Raises:
+            ConfigError: ``name`` is not registered, or a setting differs from (or was
+                left out of) the registered ones.
+        """
+        with self._lock:
+            existing = self._named.get((kind, name))
+        if existing is None:
+            raise ConfigError("name", f"the name of a registered {kind}", name)
+        _compare(kind, name, existing[1], settings)
+        return existing[0]
 
     def register(self, primitive: Primitive) -> None:
         """Register an existing primitive under its own name.
@@ -118,6 +120,21 @@ class Registry:
         with self._lock:
             entry = self._named.get((kind, name))
         return None if entry is None else entry[0]
+
+    def named(self) -> list[tuple[str, str, object, Mapping[str, object]]]:
+        """List every named primitive as ``(kind, name, instance, settings)``."""
+        with self._lock:
+            return [(k, n, inst, known) for (k, n), (inst, known) in self._named.items()]
+
+    def update_settings(self, kind: str, name: str, settings: Mapping[str, object]) -> None:
+        """Record new settings for ``(kind, name)`` after they were applied to it live.
+
+        Later ``get_*`` calls compare against these (no-op if the name is unknown).
+        """
+        with self._lock:
+            entry = self._named.get((kind, name))
+            if entry is not None:
+                self._named[(kind, name)] = (entry[0], dict(settings))
 
     def unregister(self, kind: str, name: str) -> None:
         """Forget ``(kind, name)``; the instance keeps working for its holders."""
@@ -149,6 +166,24 @@ class Registry:
                 }
             )
         return listing
+
+
+def _compare(
+    kind: str, name: str, known: Mapping[str, object], settings: Mapping[str, object]
+) -> None:
+    for setting in sorted(settings):
+        if setting not in known:
+            raise ConfigError(
+                setting,
+                f"left out: {kind} {name!r} was registered without it",
+                settings[setting],
+            )
+        if known[setting] != settings[setting]:
+            raise ConfigError(
+                setting,
+                f"{known[setting]!r} as registered for {kind} {name!r}",
+                settings[setting],
+            )
 
 
 registry = Registry()

@@ -1,7 +1,7 @@
 """The ``rebellion`` command line: ``serve``, ``demo`` and ``config``.
 
 >>> main(["config"]) == 0  # doctest: +ELLIPSIS
-REBELLION_CACHE_REDIS_URL=...
+REBELLION_CACHE_DEFAULT_TTL=...
 True
 
 Every command first checks the ``REBELLION_*`` environment, so a typo in a variable
@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import config
+from . import __version__, config
 from .errors import ConfigError
 
 __all__ = ["build_parser", "main"]
 
-_VERSION = "0.1.0"
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
@@ -48,7 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rebellion", description="System Rebellion: resilience toolkit and monitor."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_VERSION}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="TOML configuration file (default: REBELLION_CONFIG)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -92,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample this host every INTERVAL seconds, analyse and keep the history, "
         "and serve the dashboard, the HTTP API, the WebSocket stream and /metrics.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port to bind (default: 8765)")
+    serve.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to bind (default: 8765)")
     serve.add_argument(
         "--db", default=None, metavar="PATH", help="history file (default: rebellion-monitor.db)"
     )
@@ -105,14 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--interval",
         type=_positive,
-        default=1.0,
+        default=None,
         metavar="SECONDS",
         help="seconds between samples (default: 1)",
     )
     serve.add_argument(
         "--allow-origin",
         action="append",
-        default=[],
+        default=None,
         metavar="ORIGIN",
         help="extra browser origin allowed to open the WebSocket (repeatable)",
     )
@@ -142,9 +147,14 @@ def _shown(key: str, value: object) -> str:
 
 def _config(out: IO[str]) -> int:
     explicit = config.validate_environment()
+    loaded = config.current_config()
     for spec in config.describe_settings():
         value = explicit.get(spec.key, spec.default)
         source = "environment" if spec.key in explicit else "default"
+        if spec.key not in explicit and loaded is not None:
+            found, from_file = loaded.default_for(spec.key)
+            if found:
+                value, source = from_file, loaded.path
         print(f"{spec.env}={_shown(spec.key, value)}  # {source}; {spec.rule}", file=out)
     return 0
 
@@ -224,13 +234,19 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    # Command-line flags win over REBELLION_* variables and the configuration file.
+    monitor = config.config_settings("monitor")
+
+    def pick(flag: object, key: str, default: object) -> Any:
+        return monitor.get(key, default) if flag is None else flag
+
     options = ServeOptions(
-        host=args.host,
-        port=args.port,
-        db=args.db or DEFAULT_DB,
-        token=args.token,
-        interval=args.interval,
-        allowed_origins=tuple(args.allow_origin),
+        host=pick(args.host, "host", "127.0.0.1"),
+        port=pick(args.port, "port", 8765),
+        db=pick(args.db, "db", DEFAULT_DB),
+        token=pick(args.token, "token", None),
+        interval=pick(args.interval, "interval", 1.0),
+        allowed_origins=tuple(pick(args.allow_origin, "allow_origin", ())),
     ).checked()
     try:
         serve(options)
@@ -257,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     try:
         config.validate_environment()
+        if args.config is not None:
+            config.load_config(args.config)
         if args.command == "config":
             return _config(out)
         if args.command == "serve":

@@ -9,9 +9,16 @@
     │   ├── BulkheadFullError
     │   ├── RateLimitedError
     │   ├── LimitExceededError                 adaptive concurrency limit: shed
-    │   └── QueueFullError
+    │   ├── QueueFullError
+    │   ├── PoolExhaustedError                 no pooled connection freed in time
+    │   ├── ConnectionUnavailableError         a managed connection is not CONNECTED
+    │   └── (RequestRejectedError)             also an httpx.TransportError; lives in
+    │                                          rebellion.integrations beside httpx
     ├── TimeoutExceededError (also TimeoutError)
-    └── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
+    ├── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
+    ├── SerializationError (also TypeError)    a cache value cannot be encoded or decoded
+    ├── WebhookDeliveryError                   a webhook answered outside 2xx (retried)
+    └── WriterClosedError (also RuntimeError)  a durable queue was closed under a write
 
 Rejected versus failed lets callers shed load differently from handling failures:
 
@@ -29,13 +36,18 @@ __all__ = [
     "CircuitOpenError",
     "CircuitOpenException",
     "ConfigError",
+    "ConnectionUnavailableError",
     "LimitExceededError",
+    "PoolExhaustedError",
     "QueueFullError",
     "RateLimitedError",
     "RebellionError",
     "RejectedError",
     "RetryExhaustedError",
+    "SerializationError",
     "TimeoutExceededError",
+    "WebhookDeliveryError",
+    "WriterClosedError",
 ]
 
 
@@ -158,6 +170,14 @@ class QueueFullError(RejectedError):
     """The queue is at its ``max_size``; nothing was enqueued."""
 
 
+class PoolExhaustedError(RejectedError):
+    """No connection became free within ``acquire_timeout`` (the pool is at max size)."""
+
+
+class ConnectionUnavailableError(RejectedError):
+    """The managed connection is not CONNECTED right now; ``retry_after`` hints when."""
+
+
 class TimeoutExceededError(RebellionError, TimeoutError):
     """The guarded work did not finish within ``timeout`` seconds (and was cancelled)."""
 
@@ -201,3 +221,36 @@ class RetryExhaustedError(RebellionError):
 
     def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.policy, self.attempts, self.reason, self.last_result))
+
+
+class SerializationError(RebellionError, TypeError):
+    """A value cannot be encoded (or a payload decoded) by the cache's serialiser.
+
+    Attributes:
+        value_type: the type name of the offending value (``None`` when decoding).
+        serializer: the serialiser's name.
+    """
+
+    def __init__(self, message: str, value_type: str | None, serializer: str) -> None:
+        self.value_type = value_type
+        self.serializer = serializer
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
+        return (type(self), (str(self), self.value_type, self.serializer))
+
+
+class WebhookDeliveryError(RebellionError):
+    """The receiver answered with a status outside 2xx (the queue will retry)."""
+
+    def __init__(self, url: str, status: int) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(f"webhook {url} answered HTTP {status}")
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
+        return (type(self), (self.url, self.status))
+
+
+class WriterClosedError(RebellionError, RuntimeError):
+    """The durable queue was closed; nothing more can be written."""

@@ -330,3 +330,14 @@ def test_get_batch_rejects_bad_sizes(size: Any) -> None:
     bp: BackpressureHandler[int] = BackpressureHandler("bad", 4)
     with pytest.raises(ConfigError, match="max_batch_size"):
         bp.get_batch(size)
+
+
+def test_the_seed_000_names_work_with_a_default_name() -> None:
+    from rebellion import BackpressureHandler as Handler
+
+    handler = Handler(max_buffer_size=3)
+    assert handler.name == "backpressure"
+    for metric in range(5):
+        assert handler.add_metric(metric)
+    assert handler.process_metrics(2) == [2, 3]
+    assert handler.process_metrics() == [4]

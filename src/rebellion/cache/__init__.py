@@ -12,9 +12,12 @@
 from ._events import CacheTierFailed, CacheTierRecovered, StaleValueServed
 from ._serial import SerializationError
 from .cache import DEFAULT_NAMESPACE, DistributedCache
+from .optimizer import CacheOptimizer, CacheOptimizerConfig
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "CacheOptimizer",
+    "CacheOptimizerConfig",
     "CacheTierFailed",
     "CacheTierRecovered",
     "DistributedCache",

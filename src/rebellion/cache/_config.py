@@ -74,7 +74,14 @@ class CacheConfig:
         redis_failure_threshold: object,
         redis_reset_timeout: object,
     ) -> CacheConfig:
-        """Validate every parameter; a ``None`` redis_url falls back to the environment."""
+        """Validate every parameter; ``None`` for a size, directory, TTL or URL falls back to
+        its ``REBELLION_CACHE_*`` setting (environment, then configuration file)."""
+        if memory_cache_size is None:
+            memory_cache_size = config.setting("cache.memory_size")
+        if disk_cache_dir is None:
+            disk_cache_dir = config.setting("cache.disk_dir")
+        if default_ttl is None:
+            default_ttl = config.setting("cache.default_ttl")
         size = check_int("memory_cache_size", memory_cache_size, minimum=0)
         directory: Path | None = None
         if disk_cache_dir is not None:

@@ -161,9 +161,20 @@ class Optimizer:
 
     # -- adaptive TTL ---------------------------------------------------------------
 
-    def ttl_for(self, namespace: str, key: str) -> float:
-        """Return the TTL for a value stored without an explicit one."""
-        base = self.default_ttl
+    def ttl_for(
+        self,
+        namespace: str,
+        key: str,
+        base: float | None = None,
+        bounds: tuple[float, float] | None = None,
+    ) -> float:
+        """Return the TTL for a value stored without an explicit one.
+
+        ``base`` (default ``default_ttl``) is the TTL to adapt and ``bounds`` the
+        ``(min, max)`` clamp (default ``(min_ttl, max_ttl)``).
+        """
+        base = self.default_ttl if base is None else base
+        low, high = (self.min_ttl, self.max_ttl) if bounds is None else bounds
         with self.lock:
             stats = self.keys.get((namespace, key))
             factor = 1.0
@@ -177,7 +188,7 @@ class Optimizer:
                     factor = 2.0
                 elif per_ttl < 1:
                     factor = 0.5
-            ttl = float(min(self.max_ttl, max(self.min_ttl, base * factor)))
+            ttl = float(min(high, max(low, base * factor)))
             if ttl > base:
                 self.ttl_extended += 1
             elif ttl < base:

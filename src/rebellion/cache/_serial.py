@@ -26,29 +26,12 @@ from collections.abc import Callable
 from typing import Any, final
 
 from .._validate import check_choice
-from ..errors import RebellionError
+from ..errors import SerializationError
 
 __all__ = ["SERIALIZERS", "SerializationError", "Serializer", "make_serializer"]
 
 SERIALIZERS = ("json", "msgpack", "pickle")
 _FORMAT = {"json": b"J", "msgpack": b"M", "pickle": b"P"}
-
-
-class SerializationError(RebellionError, TypeError):
-    """A value cannot be encoded (or a payload decoded) by the cache's serialiser.
-
-    Attributes:
-        value_type: the type name of the offending value (``None`` when decoding).
-        serializer: the serialiser's name.
-    """
-
-    def __init__(self, message: str, value_type: str | None, serializer: str) -> None:
-        self.value_type = value_type
-        self.serializer = serializer
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
-        return (type(self), (str(self), self.value_type, self.serializer))
 
 
 @final

@@ -52,11 +52,14 @@ class DistributedCache:
     """A multi-level cache: memory, then an optional disk file, then optional Redis.
 
     Args:
-        memory_cache_size: entries kept in memory (0 disables the memory tier).
-        disk_cache_dir: directory of the SQLite file (None: no disk tier).
+        memory_cache_size: entries kept in memory (0 disables the memory tier); default
+            ``REBELLION_CACHE_MEMORY_SIZE`` or 1000.
+        disk_cache_dir: directory of the SQLite file (None: ``REBELLION_CACHE_DISK_DIR``
+            or no disk tier).
         redis_url: ``redis://`` URL (None: ``REBELLION_CACHE_REDIS_URL`` or no Redis).
         name: shown in events, statistics and the Redis breaker's name.
-        default_ttl: seconds a value lives when ``put`` gets no ``ttl_seconds``.
+        default_ttl: seconds a value lives when ``put`` gets no ``ttl_seconds``; default
+            ``REBELLION_CACHE_DEFAULT_TTL`` or 300.
         stale_grace: seconds an expired value may still be served when a loader fails.
         serializer: ``"json"`` (default), ``"msgpack"`` or ``"pickle"``. **pickle runs
             code on decode**: choose it only if every writer of the disk directory and
@@ -85,12 +88,12 @@ class DistributedCache:
 
     def __init__(
         self,
-        memory_cache_size: int = 1000,
+        memory_cache_size: int | None = None,
         disk_cache_dir: str | PathLike[str] | None = None,
         redis_url: str | None = None,
         *,
         name: str = "cache",
-        default_ttl: float = 300.0,
+        default_ttl: float | None = None,
         stale_grace: float = 60.0,
         serializer: str = "json",
         adaptive_ttl: bool = True,

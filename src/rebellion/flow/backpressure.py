@@ -89,7 +89,7 @@ class BackpressureHandler(Generic[T]):
 
     def __init__(
         self,
-        name: str,
+        name: str = "backpressure",
         max_buffer_size: int = 1000,
         sampling_strategy: str = "latest",
         *,
@@ -167,6 +167,10 @@ class BackpressureHandler(Generic[T]):
             raise self._full_error()
         return admitted
 
+    def add_metric(self, metric: T, priority: float = 0) -> bool:
+        """Offer ``metric`` (the seed's name for :meth:`add_item`); return whether admitted."""
+        return self.add_item(metric, priority)
+
     async def add_item_async(
         self,
         item: T,
@@ -239,6 +243,10 @@ class BackpressureHandler(Generic[T]):
         if self.events.active:
             self._report(force=False)
         return batch
+
+    def process_metrics(self, max_batch_size: int = 100) -> list[T]:
+        """Take the next batch to process (the seed's name for :meth:`get_batch`)."""
+        return self.get_batch(max_batch_size)
 
     async def get_batch_async(
         self,

@@ -41,7 +41,7 @@ from .._clock import Clock
 from .._events import EventStream, Listener
 from .._registry import registry
 from .._validate import check_callable, check_clock, check_int, check_name, check_number
-from ..errors import ConfigError, RejectedError
+from ..errors import ConfigError, ConnectionUnavailableError
 from ..policies._backoff import JITTER_KINDS, Backoff
 from ._events import ConnectionStateChanged, ReconnectScheduled
 from ._waits import Wakeup, within
@@ -59,10 +59,6 @@ class ConnectionState(enum.StrEnum):
     DISCONNECTED = "DISCONNECTED"
     RECONNECTING = "RECONNECTING"
     FAILED = "FAILED"
-
-
-class ConnectionUnavailableError(RejectedError):
-    """The managed connection is not CONNECTED right now; ``retry_after`` hints when."""
 
 
 @final

@@ -38,21 +38,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, final
 
+from .._awaitable import DONE, Done, ReadyDict
 from .._clock import Clock
 from .._events import EventStream, Listener
 from .._registry import registry
 from .._validate import check_callable, check_clock, check_fraction, check_int, check_name
-from ..errors import ConfigError, RejectedError
+from ..errors import ConfigError, PoolExhaustedError, RejectedError
 from ..policies.circuit_breaker import CircuitBreaker
 from ._events import PoolConnectionClosed, PoolConnectionOpened, PoolTargetResized
 from ._pool_parts import PooledConnection, check_positive, pool_metrics
 from ._waits import within
 
 __all__ = ["ConnectionPool", "PoolExhaustedError"]
-
-
-class PoolExhaustedError(RejectedError):
-    """No connection became free within ``acquire_timeout`` (the pool is at max size)."""
 
 
 @final
@@ -250,10 +247,46 @@ class ConnectionPool:
             )
             waiter.set_exception(PoolExhaustedError(self.name, message, None))
 
+    async def add_connection(self, connection: Any) -> int:
+        """Adopt a connection opened elsewhere; it joins the idle set, ready to lend.
+
+        A configured ``ping`` checks it first.
+
+        Returns:
+            Its connection id.
+
+        Raises:
+            PoolExhaustedError: the pool already holds ``max_size`` connections.
+            RejectedError: the pool is closed.
+            Exception: whatever ``ping`` raised (the connection is not adopted).
+        """
+        if self._closed:
+            raise RejectedError(self.name, f"pool {self.name!r} is closed")
+        if self._size >= self.max_size:
+            message = f"pool {self.name!r} is full ({self.max_size} connections)"
+            raise PoolExhaustedError(self.name, message, None)
+        self._size += 1
+        try:
+            if self._ping is not None:
+                await within(
+                    self._clock, _call(self._ping, connection), self.ping_timeout, self.name
+                )
+        except BaseException:
+            self._size -= 1
+            raise
+        self.target = max(self.target, self._size)  # not surplus as soon as it is released
+        conn = PooledConnection(next(self._ids), connection, self._clock.monotonic())
+        self._all[conn.id] = conn
+        self.counts["opened"] += 1
+        if self.events:
+            self.events.emit(PoolConnectionOpened(self.name, self._clock.wall(), conn.id, "added"))
+        self._give_back(conn)
+        return conn.id
+
     def release_connection(
         self, conn_id: int, success: bool = True, response_time: float | None = None
-    ) -> None:
-        """Give a connection back, telling how its use went.
+    ) -> Done:
+        """Give a connection back, telling how its use went (``await`` it, or not).
 
         Args:
             conn_id: the id :meth:`get_connection` returned.
@@ -284,11 +317,12 @@ class ConnectionPool:
             conn.needs_check = True
             if conn.consecutive_failures >= self.max_failures:
                 self._discard(conn, "failing")
-                return
+                return DONE
         if self._closed or (self._size > self.target and not self._waiters):
             self._discard(conn, "closed" if self._closed else "surplus")
-            return
+            return DONE
         self._give_back(conn)
+        return DONE
 
     def _give_back(self, conn: PooledConnection) -> None:
         waiters = self._waiters
@@ -482,9 +516,14 @@ class ConnectionPool:
 
     # -- observation --------------------------------------------------------------------
 
-    def get_pool_metrics(self) -> dict[str, Any]:
-        """Return size, idle/in use, target, utilisation, waits, latencies and breaker."""
-        return pool_metrics(self, self._all.values(), len(self._idle), len(self._waiters))
+    def get_pool_metrics(self) -> ReadyDict:
+        """Return size, idle/in use, target, utilisation, waits, latencies and breaker.
+
+        The dict may also be awaited (``await pool.get_pool_metrics()``).
+        """
+        return ReadyDict(
+            pool_metrics(self, self._all.values(), len(self._idle), len(self._waiters))
+        )
 
     def stats(self) -> dict[str, Any]:
         """Same as :meth:`get_pool_metrics` (the registry's name for it)."""

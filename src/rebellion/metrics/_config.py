@@ -36,6 +36,17 @@ class MetricsConfig:
             (increasing, finite; +Inf is implied).
         include_primitives: export every registered resilience primitive too.
         alert_history: resolved alerts remembered (>= 0).
+        collection_interval: seconds one window slot spans; when given it sets
+            ``window_buckets`` to ``window_seconds / collection_interval``.
+        enable_aggregation: report windowed quantiles (False: lifetime totals only).
+        enable_anomaly_detection: score every gauge, histogram and timer sample with an
+            :class:`~rebellion.metrics.AnomalyDetector`; snapshots gain ``anomalies``.
+        alerting_enabled: allow ``create_alert`` (False: it raises ``ConfigError``).
+        enable_prometheus: allow the Prometheus exposition.
+        enable_json_export: allow ``to_json``.
+        persistence_enabled: write the JSON snapshot to ``persistence_path`` when the
+            collector stops.
+        persistence_path: where that snapshot goes.
     """
 
     window_seconds: float = 60.0
@@ -46,9 +57,46 @@ class MetricsConfig:
     histogram_buckets: tuple[float, ...] = DEFAULT_BUCKETS
     include_primitives: bool = True
     alert_history: int = 1000
+    collection_interval: float | None = None
+    enable_aggregation: bool = True
+    enable_anomaly_detection: bool = False
+    alerting_enabled: bool = True
+    enable_prometheus: bool = True
+    enable_json_export: bool = True
+    persistence_enabled: bool = False
+    persistence_path: str = "rebellion-metrics.json"
 
     def __post_init__(self) -> None:
-        check_number("window_seconds", self.window_seconds, minimum=0.0, exclusive_minimum=True)
+        window = check_number(
+            "window_seconds", self.window_seconds, minimum=0.0, exclusive_minimum=True
+        )
+        if self.collection_interval is not None:
+            step = check_number(
+                "collection_interval",
+                self.collection_interval,
+                maximum=window,
+                minimum=0.0,
+                exclusive_minimum=True,
+            )
+            slots = round(window / step)
+            if not 1 <= slots <= 3600 or abs(slots * step - window) > 1e-9 * window:
+                rule = f"a divisor of window_seconds ({window:g}) giving 1-3600 slots"
+                raise ConfigError("collection_interval", rule, self.collection_interval)
+            object.__setattr__(self, "window_buckets", slots)
+        for flag in (
+            "enable_aggregation",
+            "enable_anomaly_detection",
+            "alerting_enabled",
+            "enable_prometheus",
+            "enable_json_export",
+            "persistence_enabled",
+        ):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(flag, "True or False", getattr(self, flag))
+        if not isinstance(self.persistence_path, str) or not self.persistence_path:
+            raise ConfigError("persistence_path", "a file path", self.persistence_path)
+        if not self.enable_aggregation:
+            object.__setattr__(self, "quantiles", ())
         check_int("window_buckets", self.window_buckets, minimum=1, maximum=3600)
         check_int("max_window_samples", self.max_window_samples, minimum=1)
         check_int("max_series", self.max_series, minimum=1)

@@ -22,6 +22,7 @@ engine builds on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ from ._instruments import (
     WindowSettings,
 )
 from ._names import LabelValue, check_metric_name
+from ._scores import SeriesScores, write_atomically
 from ._summary import family_summary
 from ._timing import Timing
 from .severity import AlertSeverity
@@ -99,6 +101,7 @@ class MetricsCollector:
         self._started_at = self.clock.monotonic()
         self._running = False
         self._prometheus: CollectorRegistry | None = None
+        self._scores = SeriesScores() if config.enable_anomaly_detection else None
         registry.track(self)
 
     # -- families and handles -----------------------------------------------------------
@@ -217,16 +220,22 @@ class MetricsCollector:
     def set(self, name: str, value: float, labels: Labels = None) -> None:
         """Set gauge ``name`` to ``value``."""
         self.get_gauge(name, labels).set(value)
+        if self._scores is not None:
+            self._scores.update(name, labels, value)
 
     def observe(self, name: str, value: float, labels: Labels = None) -> None:
         """Record ``value`` in histogram ``name``."""
         self.get_histogram(name, labels).observe(value)
+        if self._scores is not None:
+            self._scores.update(name, labels, value)
 
     def record_time(self, name: str, seconds: float, labels: Labels = None) -> None:
         """Record a duration of ``seconds`` in timer ``name``."""
         if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds < 0:
             raise ConfigError("seconds", "a duration >= 0", seconds)
         self.get_timer(name, labels).observe(seconds)
+        if self._scores is not None:
+            self._scores.update(name, labels, seconds)
 
     def mark(self, name: str, count: float = 1.0, labels: Labels = None) -> None:
         """Record ``count`` events in meter ``name``."""
@@ -239,8 +248,13 @@ class MetricsCollector:
         self._running = True
 
     async def stop(self) -> None:
-        """Mark the collector stopped (idempotent); recorded data stays readable."""
+        """Mark the collector stopped (idempotent); recorded data stays readable.
+
+        With ``persistence_enabled`` the JSON snapshot is written to ``persistence_path``.
+        """
         self._running = False
+        if self.config.persistence_enabled:
+            await asyncio.to_thread(write_atomically, self.config.persistence_path, self.to_json())
 
     @property
     def running(self) -> bool:
@@ -270,7 +284,13 @@ class MetricsCollector:
         message: str = "",
         labels: Labels = None,
     ) -> Alert:
-        """Raise an alert (or return the active one of the same name and labels)."""
+        """Raise an alert (or return the active one of the same name and labels).
+
+        Raises:
+            ConfigError: the collector's config has ``alerting_enabled=False``.
+        """
+        if not self.config.alerting_enabled:
+            raise ConfigError("alerting_enabled", "True to raise alerts", False)
         return self.alerts.create(name, severity, message, labels)
 
     async def resolve_alert(self, name: str, labels: Labels = None) -> Alert | None:
@@ -318,14 +338,28 @@ class MetricsCollector:
         }
         if self.config.include_primitives:
             out["primitives"] = self.primitives.snapshot()
+        if self._scores is not None:
+            out["anomalies"] = self._scores.latest()
         return out
 
     def to_json(self) -> str:
-        """Return :meth:`snapshot` as a JSON string."""
+        """Return :meth:`snapshot` as a JSON string.
+
+        Raises:
+            ConfigError: the collector's config has ``enable_json_export=False``.
+        """
+        if not self.config.enable_json_export:
+            raise ConfigError("enable_json_export", "True to export JSON", False)
         return json.dumps(self.snapshot(), default=str, sort_keys=True)
 
     def prometheus_registry(self) -> CollectorRegistry:
-        """Return a ``prometheus_client`` registry that exposes this collector."""
+        """Return a ``prometheus_client`` registry that exposes this collector.
+
+        Raises:
+            ConfigError: the collector's config has ``enable_prometheus=False``.
+        """
+        if not self.config.enable_prometheus:
+            raise ConfigError("enable_prometheus", "True to export Prometheus text", False)
         if self._prometheus is None:
             from .prometheus import prometheus_registry
 

@@ -1,6 +1,6 @@
 """The HTTP and WebSocket face of the monitor (FastAPI), wrapped in the security guard.
 
-Routes (SPEC §6): ``GET /`` dashboard, ``/api/v1/snapshot``, ``/api/v1/history``,
+Routes: ``GET /`` dashboard, ``/api/v1/snapshot``, ``/api/v1/history``,
 ``/api/v1/metrics``, ``/api/v1/alerts``, ``/api/v1/health``, ``/api/v1/resilience``,
 ``/api/v1/stats``, ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``;
 the OpenAPI document at ``/openapi.json``. Bad parameters are 4xx with a message
@@ -19,6 +19,7 @@ from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
+from .. import __version__
 from .._json import jsonable
 from ..errors import ConfigError
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
@@ -66,7 +67,7 @@ def create_app(
 
     app = FastAPI(
         title="System Rebellion monitor",
-        version="0.1.0",
+        version=__version__,
         description="Host metrics that understand themselves, and every resilience "
         "primitive of the process, live.",
         lifespan=lifespan,

@@ -33,6 +33,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, final
 
+from ...errors import WriterClosedError
+
 __all__ = ["GroupCommitWriter", "Operation", "WriterClosedError"]
 
 T = TypeVar("T")
@@ -40,10 +42,6 @@ Operation = Callable[[sqlite3.Connection, dict[str, Any]], Any]
 """A write run by the writer thread inside the batch transaction."""
 
 _STOP = object()
-
-
-class WriterClosedError(RuntimeError):
-    """The queue was closed; nothing more can be written."""
 
 
 def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

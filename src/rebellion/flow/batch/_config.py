@@ -73,6 +73,8 @@ class BatchConfig:
         load_delay: pause between batches at full load (scaled by how far load is over).
         run_sync_in_thread: run a sync ``process_function`` in a worker thread so it
             cannot block the event loop (False: call it inline, for trivial functions).
+        worker_pool_size: threads of this processor's own pool for a sync
+            ``process_function`` (None: asyncio's shared default executor).
     """
 
     strategy: BatchStrategy | str = BatchStrategy.SIZE_BASED
@@ -96,6 +98,7 @@ class BatchConfig:
     load_threshold: float = 0.8
     load_delay: float = 0.5
     run_sync_in_thread: bool = True
+    worker_pool_size: int | None = None
 
     def __post_init__(self) -> None:
         names = [s.value for s in BatchStrategy]
@@ -120,6 +123,8 @@ class BatchConfig:
             raise ConfigError("load_signal", "a callable returning a load in [0, 1]", None)
         check_number("load_threshold", self.load_threshold, minimum=0.0, maximum=1.0)
         check_number("load_delay", self.load_delay, minimum=0.0)
+        if self.worker_pool_size is not None:
+            check_int("worker_pool_size", self.worker_pool_size, minimum=1, maximum=1024)
         for flag in (
             "priority_enabled",
             "backpressure_enabled",

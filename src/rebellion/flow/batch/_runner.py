@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from inspect import isawaitable
 from typing import Any, final
 
@@ -55,6 +56,8 @@ class BatchRunner:
         self._clock = clock
         self._events = events
         self._in_thread = config.run_sync_in_thread and not asyncio.iscoroutinefunction(function)
+        self._pool_size = config.worker_pool_size if self._in_thread else None
+        self._executor: ThreadPoolExecutor | None = None
         self.dead: deque[DeadLetter] = deque()
         self.complete_callbacks: list[CompleteCallback] = []
         self.error_callbacks: list[ErrorCallback] = []
@@ -111,6 +114,21 @@ class BatchRunner:
             for callback in list(self.complete_callbacks):
                 await _call_back(callback, result)
 
+    async def _in_pool(self, payload: list[Any]) -> object:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._pool_size, thread_name_prefix=f"rebellion-batch-{self.name}"
+            )
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._function, payload
+        )
+
+    def close(self) -> None:
+        """Release the worker pool's threads (a later batch starts a new pool)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
     async def _attempt(self, entries: list[Entry], attempt: int) -> object:
         """Call the function once; return its result or the exception it raised."""
         payload = [entry.item for entry in entries]
@@ -118,7 +136,9 @@ class BatchRunner:
             entry.attempts += 1
         started = self._clock.monotonic()
         try:
-            if self._in_thread:
+            if self._pool_size is not None:
+                outcome = await self._in_pool(payload)
+            elif self._in_thread:
                 outcome = await asyncio.to_thread(self._function, payload)
             else:
                 outcome = self._function(payload)

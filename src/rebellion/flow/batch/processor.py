@@ -238,6 +238,7 @@ class BatchProcessor:
             if not dispatcher.done():
                 await self._abort(dispatcher)
         self._dispatcher = None
+        self._runner.close()
         return len(self._queue)
 
     async def _abort(self, dispatcher: asyncio.Task[None]) -> None:

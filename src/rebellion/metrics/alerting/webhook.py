@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from ..._registry import registry
 from ..._validate import check_int, check_name, check_number
-from ...errors import ConfigError, RebellionError
+from ...errors import ConfigError, WebhookDeliveryError
 from ...policies.circuit_breaker import CircuitBreaker
 from ._model import Notification
 
@@ -58,18 +58,6 @@ class RequestQueue(Protocol):
     def register_handler(self, name: str, fn: Callable[..., Any]) -> None: ...
 
     async def enqueue(self, request: Any, priority: int = 0) -> str: ...
-
-
-class WebhookDeliveryError(RebellionError):
-    """The receiver answered with a status outside 2xx (the queue will retry)."""
-
-    def __init__(self, url: str, status: int) -> None:
-        self.url = url
-        self.status = status
-        super().__init__(f"webhook {url} answered HTTP {status}")
-
-    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
-        return (type(self), (self.url, self.status))
 
 
 class _Stream:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from inspect import isawaitable
 from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, TypeVar, final
 
+from ..._awaitable import DONE, Done, ReadyDict
 from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._policy import Policy
@@ -361,17 +363,22 @@ class CircuitBreaker(Policy):
 
     # -- operator controls ---------------------------------------------------------
 
-    def force_open(self, reason: str = "forced open by operator") -> None:
+    # The operator actions act at once; they return DONE so ``await cb.force_open()``
+    # (the seeds' spelling) works as well as the plain call.
+    def force_open(self, reason: str = "forced open by operator") -> Done:
         """Reject every call until :meth:`force_close` or :meth:`reset`."""
         self._core.set_override(CircuitState.FORCED_OPEN, reason)
+        return DONE
 
-    def isolate(self, reason: str = "isolated by operator") -> None:
+    def isolate(self, reason: str = "isolated by operator") -> Done:
         """Like :meth:`force_open`, marked as an incident isolation."""
         self._core.set_override(CircuitState.ISOLATED, reason)
+        return DONE
 
-    def force_close(self, reason: str = "closed by operator") -> None:
+    def force_close(self, reason: str = "closed by operator") -> Done:
         """Close the breaker now: clear counts and the backoff level, resume deciding."""
         self._core.set_override(None, reason)
+        return DONE
 
     def disable(self, reason: str = "disabled by operator") -> None:
         """Let every call through without judging outcomes (statistics still count)."""
@@ -380,6 +387,52 @@ class CircuitBreaker(Policy):
     def metrics_only(self, reason: str = "shadow mode") -> None:
         """Let every call through but record and emit the transitions it *would* make."""
         self._core.set_override(CircuitState.METRICS_ONLY, reason)
+
+    # Settings the core derives structures from when it is built; they need a new breaker.
+    _STRUCTURAL = frozenset(
+        {
+            "window_type",
+            "window_size",
+            "window_buckets",
+            "history_size",
+            "slow_call_duration",
+            "failure_if_result",
+            "failure_on",
+            "ignore_on",
+            "is_failure",
+            "classifier",
+        }
+    )
+
+    def reconfigure(self, **settings: Any) -> list[str]:
+        """Change thresholds and timeouts now, keeping the state, window and counts.
+
+        An open period already started keeps its deadline; the next one uses the new
+        timeout.
+
+        Args:
+            settings: constructor parameters (``failure_threshold``, ``reset_timeout``,
+                ``minimum_calls``, ``failure_rate_threshold``, ...). Window shape,
+                history size and failure classification need a new breaker.
+
+        Returns:
+            The names in ``settings`` that were not applied (structural ones), sorted.
+
+        Raises:
+            ConfigError: a value is out of range, or an unknown parameter; nothing changes.
+        """
+        if "max_failures" in settings:
+            settings["failure_threshold"] = settings.pop("max_failures")
+        current = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        for key in settings:
+            if key not in current:
+                raise ConfigError(key, "a circuit breaker setting", settings[key])
+        skipped = sorted(k for k in settings if k in self._STRUCTURAL)
+        live = {k: v for k, v in settings.items() if k not in self._STRUCTURAL}
+        new = BreakerConfig.create(**{**current, **live})
+        with self._core.lock:
+            self.config = self._core.cfg = new
+        return skipped
 
     def reset(self) -> None:
         """Return to CLOSED with empty counts; lifetime statistics are kept."""
@@ -419,9 +472,12 @@ class CircuitBreaker(Policy):
             "time_until_half_open": None if remaining == INF else remaining,
         }
 
-    def get_health_status(self) -> dict[str, Any]:
-        """Return state, counts, rates, time until half-open and the last transitions."""
-        status = self.stats()
+    def get_health_status(self) -> ReadyDict:
+        """Return state, counts, rates, time until half-open and the last transitions.
+
+        The dict may also be awaited (``await cb.get_health_status()``).
+        """
+        status = ReadyDict(self.stats())
         state = status["state"]
         status["healthy"] = state in ("CLOSED", "DISABLED", "METRICS_ONLY")
         status["last_failure_time"] = self._core.last_failure_time()

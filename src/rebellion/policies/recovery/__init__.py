@@ -21,13 +21,17 @@ from ._model import (
     RecoveryFailed,
     RecoveryStrategy,
 )
+from .by_type import AutonomousErrorRecovery, ErrorTypeRecord, ErrorTypeRecovery
 from .engine import ErrorRecovery
 
 __all__ = [
+    "AutonomousErrorRecovery",
     "ErrorHandled",
     "ErrorRecord",
     "ErrorRecovery",
     "ErrorSeverity",
+    "ErrorTypeRecord",
+    "ErrorTypeRecovery",
     "RecoveryConfig",
     "RecoveryContext",
     "RecoveryFailed",

@@ -1,8 +1,9 @@
 """Named defaults from ``REBELLION_*`` environment variables, validated with clear errors.
 
 Every primitive is configurable in code; a parameter left out falls back to its
-environment default, then to the built-in one. Variables are read when a primitive is
-built (not at import), so a test or a deployment can set them at any time.
+environment default, then to the loaded configuration file's defaults, then to the
+built-in one. Variables are read when a primitive is built (not at import), so a test or
+a deployment can set them at any time.
 
 >>> import os
 >>> os.environ["REBELLION_RETRY_MAX_ATTEMPTS"] = "5"
@@ -25,9 +26,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
-__all__ = ["PREFIX", "Setting", "describe_settings", "setting", "validate_environment"]
+__all__ = [
+    "PREFIX",
+    "Setting",
+    "describe_settings",
+    "env_override",
+    "register_setting",
+    "set_file_defaults",
+    "setting",
+    "validate_environment",
+]
 
 PREFIX = "REBELLION_"
 
@@ -115,13 +125,34 @@ for _key, _parse, _rule, _default in (
     ("retry.budget_min_per_second", _float(0), "a number >= 0", 10.0),
     ("timeout.seconds", _float(0, exclusive=True), "a number > 0", 30.0),
     ("cache.redis_url", _text, "a non-empty URL", None),
+    ("cache.memory_size", _int(0), "an integer >= 0", 1000),
+    ("cache.disk_dir", _text, "a non-empty directory path", None),
+    ("cache.default_ttl", _float(0, exclusive=True), "a number > 0", 300.0),
+    ("queue.storage_path", _text, "a non-empty file path", "rebellion-queue.db"),
+    ("queue.max_size", _int(1), "an integer >= 1", 1000),
+    ("queue.worker_count", _int(1), "an integer >= 1", 1),
+    ("monitor.host", _text, "a non-empty host name or address", "127.0.0.1"),
+    ("monitor.port", _int(1), "an integer >= 1", 8765),
+    ("monitor.interval", _float(0, exclusive=True), "a number > 0", 1.0),
+    ("monitor.db", _text, "a non-empty file path", None),
     ("token", _text, "a non-empty string", None),
+    ("config", _text, "a path to a TOML configuration file", None),
 ):
     register_setting(_key, _parse, _rule, _default)
 
 
+# The loaded configuration file's ``configs.default`` values, by setting key (or None).
+_file_defaults: Callable[[str], tuple[bool, object]] | None = None
+
+
+def set_file_defaults(lookup: Callable[[str], tuple[bool, object]] | None) -> None:
+    """Install (or remove) the loaded file's defaults: ``lookup(key) -> (found, value)``."""
+    global _file_defaults
+    _file_defaults = lookup
+
+
 def setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
-    """Return the value of the named default, from the environment if set there.
+    """Return the value of the named default: environment, then file, then built-in.
 
     Raises:
         ConfigError: the variable is set but does not satisfy the setting's rule.
@@ -131,11 +162,29 @@ def setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
     env = os.environ if environ is None else environ
     raw = env.get(spec.env)
     if raw is None:
+        lookup = _file_defaults
+        if lookup is not None:
+            found, value = lookup(key)
+            if found:
+                return value
         return spec.default
     try:
         return spec.parse(raw)
     except ValueError:
         raise ConfigError(spec.env, spec.rule, raw) from None
+
+
+def env_override(key: str, environ: Mapping[str, str] | None = None) -> tuple[bool, Any]:
+    """Return ``(True, value)`` if the setting's variable is set, else ``(False, None)``.
+
+    Raises:
+        ConfigError: the variable is set but does not satisfy the setting's rule.
+    """
+    spec = _SETTINGS[key]
+    env = os.environ if environ is None else environ
+    if spec.env not in env:
+        return False, None
+    return True, setting(key, env)
 
 
 def validate_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
