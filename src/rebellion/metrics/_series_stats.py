@@ -217,8 +217,17 @@ def window_stats(
         intercept = mean - slope * (xbar + lead)
         r2 = np.where(ok & (m2 > 0), sxy * sxy / (sxx * np.where(m2 > 0, m2, 1.0)), 0.0)
 
-        # z against the other samples: the latest one left out.
-        mean_o = (sums - latest) / np.maximum(count - 1, 1)
+        # z against the other samples: the latest one left out. Summed directly, not
+        # as (sums - latest), which loses every digit of small others beside a huge
+        # latest sample.
+        if last_col is None:
+            sums_o = values[:, :-1].sum(axis=1)
+        else:  # gaps: ``values`` is a work buffer, safe to edit for a moment
+            held = values[rows, last_col]
+            values[rows, last_col] = 0.0
+            sums_o = values.sum(axis=1)
+            values[rows, last_col] = held
+        mean_o = sums_o / np.maximum(count - 1, 1)
         dev_o = dev  # the deviations from the mean are no longer needed
         np.subtract(values, mean_o[:, None], out=dev_o)
         if gaps:
@@ -227,9 +236,8 @@ def window_stats(
             dev_o = dev_o[:, :-1]
         else:
             dev_o[rows, last_col] = 0.0
-        # mean_o came from a subtraction (sums - latest) that can lose every digit of
-        # small "others" beside a huge latest sample; the corrected two-pass sum
-        # (Chan et al.) removes that error from both the mean and the spread.
+        # The corrected two-pass sum (Chan et al.) removes the rounding left in mean_o
+        # from both the mean and the spread.
         n_o = np.maximum(count - 1, 1)
         s_o = dev_o.sum(axis=1)
         m2_o = np.maximum(np.einsum("ij,ij->i", dev_o, dev_o) - s_o * s_o / n_o, 0.0)
