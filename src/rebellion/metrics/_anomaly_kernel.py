@@ -4,18 +4,24 @@ One code path serves both: a single detector is a bank of one, so the two give t
 same scores. Every array holds one entry per series; :meth:`Kernel.step` scores one new
 sample of the selected series and then absorbs it (a score never sees later data).
 
-Per series the score is the largest of three surprises, each turned into a tail
+Per series the score is the largest of four surprises, each turned into a tail
 probability of *that series'* own history, so one threshold fits every metric:
 
 * **level**: ``|x - level| / scale`` against a robust (Huber-clipped) exponentially
   weighted level and mean absolute deviation, squashed to a raw score in [0, 1);
+* **change**: the step from the previous sample against the typical step, scored the
+  same way (it sees a jump in a metric that wanders, where the level scale is wide);
 * **season** (only with timestamps): the same residual against a time-of-day profile
   (``bins`` slots per ``period``), trusted once a slot has seen ``trust`` periods;
 * **novelty**: a value beyond the range seen so far by more than ``tolerance`` of it.
 
-The raw level and season scores are averaged over the last ``smoothing`` samples and
-compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"); the tail
-probability ``p`` becomes ``-log10(p) / 10`` (0.5 at p = 1e-5, 1 at p <= 1e-10).
+The raw level, change and season scores are averaged over the last ``smoothing`` samples
+and compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"); the
+tail probability ``p`` becomes ``-log10(p) / 10`` (0.5 at p = 1e-5, 1 at p <= 1e-10).
+The level and change tests are combined Bonferroni-style (the smaller ``p`` doubled), so
+asking two questions does not double the false alarms. The seasonal test waits for
+``2 * warmup`` scores of trusted slots: a profile that has just become trusted is still
+settling, and its early residuals would make the fit too narrow.
 After an alert (score >= ``alert_level``) the next ``rest`` scores are capped just
 below it, so one episode raises one alert.
 
@@ -49,6 +55,8 @@ _MAX_MAGNITUDE = 1e280  # |x - y| / 1e-12 must stay below the float64 maximum
 _VAR_FLOOR = 1e-4  # variance floor of the smoothed raw score (flat series stay finite)
 _LOG10_P_FLOOR = 10.0  # score 1 at p <= 1e-10
 _SEASON_SCALE_SHARE = 0.25  # a season slot's scale is at least this share of the level scale
+_SEASON_WARMUP = 2  # the seasonal fit waits for this many warm-ups of trusted scores
+_BONFERRONI = math.log10(2.0) / _LOG10_P_FLOOR  # two tests (level, change): p doubled
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
@@ -136,9 +144,24 @@ def _smoothed(ring: FloatArray, idx: Index, count: IntArray, raw: FloatArray) ->
     return result
 
 
-def _score(mean: FloatArray, var: FloatArray, smooth: FloatArray) -> FloatArray:
+def _likelihood(
+    mean: FloatArray, var: FloatArray, smooth: FloatArray, count: IntArray, rate: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Score ``smooth`` against the Gaussian fit (mean, var), then update the fit.
+
+    Returns:
+        The scores in [0, 1] and the updated mean and variance.
+    """
     z = (smooth - mean) / np.sqrt(np.maximum(var, _VAR_FLOOR))
-    result: FloatArray = np.clip(-log10_gauss_tail(z) / _LOG10_P_FLOOR, 0.0, 1.0)
+    score: FloatArray = np.clip(-log10_gauss_tail(z) / _LOG10_P_FLOOR, 0.0, 1.0)
+    step = np.maximum(rate, 1.0 / (count + 1.0))
+    delta = smooth - mean
+    return score, mean + step * delta, (1.0 - step) * (var + step * delta * delta)
+
+
+def _raw(resid: FloatArray, scale: FloatArray) -> FloatArray:
+    """Squash a residual measured in scales into a raw surprise in [0, 1)."""
+    result: FloatArray = 1.0 - np.exp(-np.abs(resid) / (scale * _RAW_SCALE))
     return result
 
 
@@ -171,6 +194,11 @@ class Kernel:
             self.prof = np.zeros((n, bins))
             self.pdev = np.zeros((n, bins))
             self.cover = np.zeros((n, bins))
+            self.prev = np.zeros(n)
+            self.step_dev = np.zeros(n)
+            self.c_ring = np.zeros((p.smoothing, n))
+            self.c_mean = np.zeros(n)
+            self.c_var = np.zeros(n)
             self.s_count = np.zeros(n, np.int64)
             self.s_ring = np.zeros((p.smoothing, n))
             self.s_mean = np.zeros(n)
@@ -180,11 +208,12 @@ class Kernel:
             getattr(self, name)[idx] = 0
         for name in ("level", "dev", "low", "high", "mean", "var", "last_score"):
             getattr(self, name)[idx] = 0.0
-        for name in ("s_mean", "s_var"):
+        for name in ("s_mean", "s_var", "prev", "step_dev", "c_mean", "c_var"):
             getattr(self, name)[idx] = 0.0
         self.last_ts[idx] = np.nan
         self.ring[:, idx] = 0.0
         self.s_ring[:, idx] = 0.0
+        self.c_ring[:, idx] = 0.0
         self.prof[idx] = 0.0
         self.pdev[idx] = 0.0
         self.cover[idx] = 0.0
@@ -213,15 +242,20 @@ class Kernel:
         floor = np.maximum(_REL_FLOOR * np.maximum(span, np.abs(level)), _ABS_FLOOR)
         scale = np.maximum(_MEAN_ABS_TO_SIGMA * dev, floor)
         resid = x - level
-        raw = 1.0 - np.exp(-np.abs(resid) / (scale * _RAW_SCALE))
-        smooth = _smoothed(self.ring, sel, count, raw)
-        mean, var = self.mean[sel], self.var[sel]
+        smooth = _smoothed(self.ring, sel, count, _raw(resid, scale))
+        level_score, self.mean[sel], self.var[sel] = _likelihood(
+            self.mean[sel], self.var[sel], smooth, count, p.likelihood_rate
+        )
+        change = x - np.where(first, x, self.prev[sel])
+        step_dev = self.step_dev[sel]
+        step_scale = np.maximum(_MEAN_ABS_TO_SIGMA * step_dev, floor)
+        smooth = _smoothed(self.c_ring, sel, count, _raw(change, step_scale))
+        change_score, self.c_mean[sel], self.c_var[sel] = _likelihood(
+            self.c_mean[sel], self.c_var[sel], smooth, count, p.likelihood_rate
+        )
         ready = count >= p.warmup
-        score = np.where(ready, _score(mean, var, smooth), 0.0)
-        rate = np.maximum(p.likelihood_rate, 1.0 / (count + 1.0))
-        delta = smooth - mean
-        self.mean[sel] = mean + rate * delta
-        self.var[sel] = (1.0 - rate) * (var + rate * delta * delta)
+        score = np.maximum(np.maximum(level_score, change_score) - _BONFERRONI, 0.0)
+        score = np.where(ready, score, 0.0)
 
         if p.bins:
             score = np.maximum(score, self._season(sel, x, ts, ready, floor, scale))
@@ -242,6 +276,11 @@ class Kernel:
         clipped = np.clip(resid, -_CLIP * scale, _CLIP * scale)
         self.level[sel] = level + step * clipped
         self.dev[sel] = dev + step * (np.abs(clipped) - dev)
+        # The first step is learnt from the second sample on (the first has no step).
+        c_step = np.maximum(p.alpha, 1.0 / np.maximum(count, 1.0))
+        c_clipped = np.minimum(np.abs(change), _CLIP * step_scale)
+        self.step_dev[sel] = np.where(first, 0.0, step_dev + c_step * (c_clipped - step_dev))
+        self.prev[sel] = x
         self.low[sel] = np.minimum(low, x)
         self.high[sel] = np.maximum(high, x)
         self.count[sel] = count + 1
@@ -273,20 +312,18 @@ class Kernel:
             _MEAN_ABS_TO_SIGMA * pdev, np.maximum(floor, _SEASON_SCALE_SHARE * scale)
         )
         resid = x - prof
-        raw = 1.0 - np.exp(-np.abs(resid) / (s_scale * _RAW_SCALE))
+        raw = _raw(resid, s_scale)
         s_count = self.s_count[rows]
         score = np.zeros(x.shape[0])
         if trusted.any():
             t_rows = rows[trusted]
             t_count = s_count[trusted]
             smooth = _smoothed(self.s_ring, t_rows, t_count, raw[trusted])
-            mean, var = self.s_mean[t_rows], self.s_var[t_rows]
-            t_ready = ready[trusted] & (t_count >= p.warmup)
-            score[trusted] = np.where(t_ready, _score(mean, var, smooth), 0.0)
-            rate = np.maximum(p.likelihood_rate, 1.0 / (t_count + 1.0))
-            delta = smooth - mean
-            self.s_mean[t_rows] = mean + rate * delta
-            self.s_var[t_rows] = (1.0 - rate) * (var + rate * delta * delta)
+            t_score, self.s_mean[t_rows], self.s_var[t_rows] = _likelihood(
+                self.s_mean[t_rows], self.s_var[t_rows], smooth, t_count, p.likelihood_rate
+            )
+            t_ready = ready[trusted] & (t_count >= _SEASON_WARMUP * p.warmup)
+            score[trusted] = np.where(t_ready, t_score, 0.0)
             self.s_count[t_rows] = t_count + 1
 
         # A sample stands for the time since the previous one, at most a whole slot.
