@@ -10,7 +10,8 @@ probability of *that series'* own history, so one threshold fits every metric:
 * **level**: ``|x - level| / scale`` against a robust (Huber-clipped) exponentially
   weighted level and mean absolute deviation, squashed to a raw score in [0, 1);
 * **change**: the step from the previous sample against the typical step, scored the
-  same way (it sees a jump in a metric that wanders, where the level scale is wide);
+  same way; smoothed, it measures how erratic the metric is lately, so a metric that
+  turns jittery is seen even while it stays near its usual level;
 * **season** (only with timestamps): the same residual against a time-of-day profile
   (``bins`` slots per ``period``), trusted once a slot has seen ``trust`` periods;
 * **novelty**: a value beyond the range seen so far by more than ``tolerance`` of it.
