@@ -74,6 +74,17 @@ def test_a_metric_that_turns_erratic_is_flagged_by_the_change_test() -> None:
     assert np.all(scores[1200:1215].max(axis=0) >= ALERT)
 
 
+def test_a_sustained_shift_too_small_for_the_level_test_is_flagged_by_the_shift_test() -> None:
+    # Two and a half scales, one way, for good: each sample alone is unremarkable, the
+    # mean of the last ten is not.
+    rng = np.random.default_rng(14)
+    values = rng.normal(size=(1000, 12))
+    values[900:] += 2.5
+    scores = bank_scores(values, novelty_tolerance=None)
+    assert scores[100:900].max() < ALERT
+    assert np.all(scores[900:915].max(axis=0) >= ALERT)
+
+
 def _run(values: np.ndarray, detector: AnomalyDetector) -> list[float]:
     return [detector.update(float(v)) for v in values]
 

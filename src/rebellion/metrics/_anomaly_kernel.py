@@ -4,7 +4,7 @@ One code path serves both: a single detector is a bank of one, so the two give t
 same scores. Every array holds one entry per series; :meth:`Kernel.step` scores one new
 sample of the selected series and then absorbs it (a score never sees later data).
 
-Per series the score is the largest of four surprises, each turned into a tail
+Per series the score is the largest of five surprises, each turned into a tail
 probability of *that series'* own history, so one threshold fits every metric:
 
 * **level**: ``|x - level| / scale`` against a robust (Huber-clipped) exponentially
@@ -12,15 +12,20 @@ probability of *that series'* own history, so one threshold fits every metric:
 * **change**: the step from the previous sample against the typical step, scored the
   same way; smoothed, it measures how erratic the metric is lately, so a metric that
   turns jittery is seen even while it stays near its usual level;
+* **shift**: the mean of the last ``smoothing`` signed residuals, in scales (each clipped
+  at 10 so one outlier cannot make a shift): a sustained move to one side, which the
+  magnitudes above dilute. Its fit starts halfway through the warm-up, once the scale
+  has settled;
 * **season** (only with timestamps): the same residual against a time-of-day profile
   (``bins`` slots per ``period``), trusted once a slot has seen ``trust`` periods;
 * **novelty**: a value beyond the range seen so far by more than ``tolerance`` of it.
 
 The raw level, change and season scores are averaged over the last ``smoothing`` samples
-and compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"); the
-tail probability ``p`` becomes ``-log10(p) / 10`` (0.5 at p = 1e-5, 1 at p <= 1e-10).
-The level and change tests are combined Bonferroni-style (the smaller ``p`` doubled), so
-asking two questions does not double the false alarms. The seasonal test waits for
+and compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"), as
+is the shift (two-sided); the tail probability ``p`` becomes ``-log10(p) / 10`` (0.5 at
+p = 1e-5, 1 at p <= 1e-10). The level, change and shift tests are combined
+Bonferroni-style (the smallest ``p`` tripled), so asking three questions does not triple
+the false alarms. The seasonal test waits for
 ``2 * warmup`` scores of trusted slots: a profile that has just become trusted is still
 settling, and its early residuals would make the fit too narrow.
 After an alert (score >= ``alert_level``) the next ``rest`` scores are capped just
@@ -57,7 +62,9 @@ _VAR_FLOOR = 1e-4  # variance floor of the smoothed raw score (flat series stay 
 _LOG10_P_FLOOR = 10.0  # score 1 at p <= 1e-10
 _SEASON_SCALE_SHARE = 0.25  # a season slot's scale is at least this share of the level scale
 _SEASON_WARMUP = 2  # the seasonal fit waits for this many warm-ups of trusted scores
-_BONFERRONI = math.log10(2.0) / _LOG10_P_FLOOR  # two tests (level, change): p doubled
+_BONFERRONI = math.log10(3.0) / _LOG10_P_FLOOR  # three tests (level, change, shift)
+_SHIFT_CLIP = 10.0  # a residual counts at most this many scales towards a shift
+_TWO_SIDED = math.log10(2.0)
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
@@ -146,7 +153,12 @@ def _smoothed(ring: FloatArray, idx: Index, count: IntArray, raw: FloatArray) ->
 
 
 def _likelihood(
-    mean: FloatArray, var: FloatArray, smooth: FloatArray, count: IntArray, rate: float
+    mean: FloatArray,
+    var: FloatArray,
+    smooth: FloatArray,
+    count: IntArray,
+    rate: float,
+    two_sided: bool = False,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Score ``smooth`` against the Gaussian fit (mean, var), then update the fit.
 
@@ -154,7 +166,8 @@ def _likelihood(
         The scores in [0, 1] and the updated mean and variance.
     """
     z = (smooth - mean) / np.sqrt(np.maximum(var, _VAR_FLOOR))
-    score: FloatArray = np.clip(-log10_gauss_tail(z) / _LOG10_P_FLOOR, 0.0, 1.0)
+    log_p = log10_gauss_tail(np.abs(z)) + _TWO_SIDED if two_sided else log10_gauss_tail(z)
+    score: FloatArray = np.clip(-log_p / _LOG10_P_FLOOR, 0.0, 1.0)
     step = np.maximum(rate, 1.0 / (count + 1.0))
     delta = smooth - mean
     return score, mean + step * delta, (1.0 - step) * (var + step * delta * delta)
@@ -195,6 +208,9 @@ class Kernel:
             self.prof = np.zeros((n, bins))
             self.pdev = np.zeros((n, bins))
             self.cover = np.zeros((n, bins))
+            self.h_ring = np.zeros((p.smoothing, n))
+            self.h_mean = np.zeros(n)
+            self.h_var = np.zeros(n)
             self.prev = np.zeros(n)
             self.step_dev = np.zeros(n)
             self.c_ring = np.zeros((p.smoothing, n))
@@ -209,12 +225,13 @@ class Kernel:
             getattr(self, name)[idx] = 0
         for name in ("level", "dev", "low", "high", "mean", "var", "last_score"):
             getattr(self, name)[idx] = 0.0
-        for name in ("s_mean", "s_var", "prev", "step_dev", "c_mean", "c_var"):
+        for name in ("s_mean", "s_var", "prev", "step_dev", "c_mean", "c_var", "h_mean", "h_var"):
             getattr(self, name)[idx] = 0.0
         self.last_ts[idx] = np.nan
         self.ring[:, idx] = 0.0
         self.s_ring[:, idx] = 0.0
         self.c_ring[:, idx] = 0.0
+        self.h_ring[:, idx] = 0.0
         self.prof[idx] = 0.0
         self.pdev[idx] = 0.0
         self.cover[idx] = 0.0
@@ -254,8 +271,21 @@ class Kernel:
         change_score, self.c_mean[sel], self.c_var[sel] = _likelihood(
             self.c_mean[sel], self.c_var[sel], smooth, count, p.likelihood_rate
         )
+        shift = np.clip(resid / scale, -_SHIFT_CLIP, _SHIFT_CLIP)
+        smooth = _smoothed(self.h_ring, sel, count, shift)
+        # Residuals in scales mean little before the scale has settled, and unlike the raw
+        # scores they are not bounded by 1: the shift fit starts halfway through the warm-up.
+        start = p.warmup // 2
+        h_mean, h_var = self.h_mean[sel], self.h_var[sel]
+        shift_score, new_mean, new_var = _likelihood(
+            h_mean, h_var, smooth, np.maximum(count - start, 0), p.likelihood_rate, True
+        )
+        learn = count >= start
+        self.h_mean[sel] = np.where(learn, new_mean, h_mean)
+        self.h_var[sel] = np.where(learn, new_var, h_var)
         ready = count >= p.warmup
-        score = np.maximum(np.maximum(level_score, change_score) - _BONFERRONI, 0.0)
+        score = np.maximum(level_score, np.maximum(change_score, shift_score))
+        score = np.maximum(score - _BONFERRONI, 0.0)
         score = np.where(ready, score, 0.0)
 
         if p.bins:
