@@ -46,74 +46,26 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Index", "Kernel", "KernelParams", "log10_gauss_tail"]
+from ._anomaly_fit import (
+    LOG10_P_FLOOR,
+    FloatArray,
+    Index,
+    likelihood,
+    raw_surprise,
+    smoothed,
+)
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-Index = slice | IntArray
+__all__ = ["Index", "Kernel", "KernelParams"]
 
 _MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)  # mean |x - mu| of a normal is sigma * sqrt(2/pi)
 _CLIP = 3.0  # Huber clip (in scales) so one outlier cannot drag the level or the scale
-_RAW_SCALE = 3.0  # raw = 1 - exp(-z / 3): 0.63 at three scales
 _REL_FLOOR = 1e-3  # scale floor relative to the range / level: idle metrics keep a scale
 _ABS_FLOOR = 1e-12
 _MAX_MAGNITUDE = 1e280  # |x - y| / 1e-12 must stay below the float64 maximum
-_VAR_FLOOR = 1e-4  # variance floor of the smoothed raw score (flat series stay finite)
-_LOG10_P_FLOOR = 10.0  # score 1 at p <= 1e-10
 _SEASON_SCALE_SHARE = 0.25  # a season slot's scale is at least this share of the level scale
 _SEASON_WARMUP = 2  # the seasonal fit waits for this many warm-ups of trusted scores
-_BONFERRONI = math.log10(3.0) / _LOG10_P_FLOOR  # three tests (level, change, shift)
+_BONFERRONI = math.log10(3.0) / LOG10_P_FLOOR  # three tests (level, change, shift)
 _SHIFT_CLIP = 10.0  # a residual counts at most this many scales towards a shift
-_TWO_SIDED = math.log10(2.0)
-_LN2 = math.log(2.0)
-_LN10 = math.log(10.0)
-_SQRT2 = math.sqrt(2.0)
-
-
-def log10_gauss_tail(z: FloatArray) -> FloatArray:
-    """Return ``log10(Q(z))``, Q the upper tail of the standard normal, without underflow.
-
-    Uses the Numerical Recipes ``erfcc`` Chebyshev fit (relative error < 1.2e-7) in log
-    form, so very large ``z`` give large negative logs instead of ``-inf``.
-
-    Args:
-        z: standard scores (any real values).
-
-    Returns:
-        ``log10`` of the upper tail probability, element-wise.
-    """
-    x = np.abs(z) / _SQRT2
-    t = 1.0 / (1.0 + 0.5 * x)
-    poly = (
-        -x * x
-        - 1.26551223
-        + t
-        * (
-            1.00002368
-            + t
-            * (
-                0.37409196
-                + t
-                * (
-                    0.09678418
-                    + t
-                    * (
-                        -0.18628806
-                        + t
-                        * (
-                            0.27886807
-                            + t
-                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
-                        )
-                    )
-                )
-            )
-        )
-    )
-    ln_upper = np.log(t) + poly - _LN2  # ln Q(|z|)
-    ln_tail = np.where(z >= 0.0, ln_upper, np.log1p(-np.exp(ln_upper)))
-    result: FloatArray = ln_tail / _LN10
-    return result
 
 
 @final
@@ -132,51 +84,6 @@ class KernelParams:
     period: float = 86400.0
     season_rate: float = 0.3
     trust: float = 2.0
-
-
-def _smoothed(ring: FloatArray, idx: Index, count: IntArray, raw: FloatArray) -> FloatArray:
-    """Store ``raw`` in each series' ring and return the mean of its filled slots.
-
-    The sum runs row by row, so a series' result does not depend on how many series
-    share the call (a bank of one equals a bank of many, bit for bit).
-    """
-    size = ring.shape[0]
-    cols = np.arange(ring.shape[1])[idx]
-    ring[count % size, cols] = raw
-    rows = ring[:, cols]
-    total = rows[0].copy()
-    for i in range(1, size):
-        total += rows[i]
-    filled = np.minimum(count + 1, size).astype(np.float64)
-    result: FloatArray = total / filled
-    return result
-
-
-def _likelihood(
-    mean: FloatArray,
-    var: FloatArray,
-    smooth: FloatArray,
-    count: IntArray,
-    rate: float,
-    two_sided: bool = False,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Score ``smooth`` against the Gaussian fit (mean, var), then update the fit.
-
-    Returns:
-        The scores in [0, 1] and the updated mean and variance.
-    """
-    z = (smooth - mean) / np.sqrt(np.maximum(var, _VAR_FLOOR))
-    log_p = log10_gauss_tail(np.abs(z)) + _TWO_SIDED if two_sided else log10_gauss_tail(z)
-    score: FloatArray = np.clip(-log_p / _LOG10_P_FLOOR, 0.0, 1.0)
-    step = np.maximum(rate, 1.0 / (count + 1.0))
-    delta = smooth - mean
-    return score, mean + step * delta, (1.0 - step) * (var + step * delta * delta)
-
-
-def _raw(resid: FloatArray, scale: FloatArray) -> FloatArray:
-    """Squash a residual measured in scales into a raw surprise in [0, 1)."""
-    result: FloatArray = 1.0 - np.exp(-np.abs(resid) / (scale * _RAW_SCALE))
-    return result
 
 
 @final
@@ -260,24 +167,24 @@ class Kernel:
         floor = np.maximum(_REL_FLOOR * np.maximum(span, np.abs(level)), _ABS_FLOOR)
         scale = np.maximum(_MEAN_ABS_TO_SIGMA * dev, floor)
         resid = x - level
-        smooth = _smoothed(self.ring, sel, count, _raw(resid, scale))
-        level_score, self.mean[sel], self.var[sel] = _likelihood(
+        smooth = smoothed(self.ring, sel, count, raw_surprise(resid, scale))
+        level_score, self.mean[sel], self.var[sel] = likelihood(
             self.mean[sel], self.var[sel], smooth, count, p.likelihood_rate
         )
         change = x - np.where(first, x, self.prev[sel])
         step_dev = self.step_dev[sel]
         step_scale = np.maximum(_MEAN_ABS_TO_SIGMA * step_dev, floor)
-        smooth = _smoothed(self.c_ring, sel, count, _raw(change, step_scale))
-        change_score, self.c_mean[sel], self.c_var[sel] = _likelihood(
+        smooth = smoothed(self.c_ring, sel, count, raw_surprise(change, step_scale))
+        change_score, self.c_mean[sel], self.c_var[sel] = likelihood(
             self.c_mean[sel], self.c_var[sel], smooth, count, p.likelihood_rate
         )
         shift = np.clip(resid / scale, -_SHIFT_CLIP, _SHIFT_CLIP)
-        smooth = _smoothed(self.h_ring, sel, count, shift)
+        smooth = smoothed(self.h_ring, sel, count, shift)
         # Residuals in scales mean little before the scale has settled, and unlike the raw
         # scores they are not bounded by 1: the shift fit starts halfway through the warm-up.
         start = p.warmup // 2
         h_mean, h_var = self.h_mean[sel], self.h_var[sel]
-        shift_score, new_mean, new_var = _likelihood(
+        shift_score, new_mean, new_var = likelihood(
             h_mean, h_var, smooth, np.maximum(count - start, 0), p.likelihood_rate, True
         )
         learn = count >= start
@@ -343,14 +250,14 @@ class Kernel:
             _MEAN_ABS_TO_SIGMA * pdev, np.maximum(floor, _SEASON_SCALE_SHARE * scale)
         )
         resid = x - prof
-        raw = _raw(resid, s_scale)
+        raw = raw_surprise(resid, s_scale)
         s_count = self.s_count[rows]
         score = np.zeros(x.shape[0])
         if trusted.any():
             t_rows = rows[trusted]
             t_count = s_count[trusted]
-            smooth = _smoothed(self.s_ring, t_rows, t_count, raw[trusted])
-            t_score, self.s_mean[t_rows], self.s_var[t_rows] = _likelihood(
+            smooth = smoothed(self.s_ring, t_rows, t_count, raw[trusted])
+            t_score, self.s_mean[t_rows], self.s_var[t_rows] = likelihood(
                 self.s_mean[t_rows], self.s_var[t_rows], smooth, t_count, p.likelihood_rate
             )
             t_ready = ready[trusted] & (t_count >= _SEASON_WARMUP * p.warmup)
