@@ -65,7 +65,8 @@ def anomaly_params(
         alpha: per-sample adaptation rate of the robust level and scale, in (0, 1].
         likelihood_rate: per-sample rate at which the distribution of recent surprise
             is re-estimated, in (0, 1] (0.002: a memory of about 500 samples).
-        smoothing: number of samples whose surprise is averaged before it is judged.
+        smoothing: number of samples whose surprise is averaged before it is judged
+            (also the window of the shift test), in [1, 10000].
         warmup: samples to learn from before any score other than 0 is given, in
             [0, 1e9].
         novelty_tolerance: a value beyond the range seen so far by more than this share
