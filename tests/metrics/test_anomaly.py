@@ -292,4 +292,5 @@ def test_scores_real_nab_series_well() -> None:
     scores = np.stack([bank.update_many(values[t], stamps[t]) for t in range(n)], axis=1)
     result = nab.evaluate(corpus, list(scores), ["standard"])["standard"]
     assert result["windows_hit"] == 4
-    assert result["score"] > 60.0
+    assert result["fp_rows"] == 0
+    assert result["score"] > 90.0

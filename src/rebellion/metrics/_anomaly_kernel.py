@@ -4,18 +4,30 @@ One code path serves both: a single detector is a bank of one, so the two give t
 same scores. Every array holds one entry per series; :meth:`Kernel.step` scores one new
 sample of the selected series and then absorbs it (a score never sees later data).
 
-Per series the score is the largest of three surprises, each turned into a tail
+Per series the score is the largest of five surprises, each turned into a tail
 probability of *that series'* own history, so one threshold fits every metric:
 
 * **level**: ``|x - level| / scale`` against a robust (Huber-clipped) exponentially
   weighted level and mean absolute deviation, squashed to a raw score in [0, 1);
+* **change**: the step from the previous sample against the typical step, scored the
+  same way; smoothed, it measures how erratic the metric is lately, so a metric that
+  turns jittery is seen even while it stays near its usual level;
+* **shift**: the mean of the last ``smoothing`` signed residuals, in scales (each clipped
+  at 10 so one outlier cannot make a shift): a sustained move to one side, which the
+  magnitudes above dilute. Its fit starts halfway through the warm-up, once the scale
+  has settled;
 * **season** (only with timestamps): the same residual against a time-of-day profile
   (``bins`` slots per ``period``), trusted once a slot has seen ``trust`` periods;
 * **novelty**: a value beyond the range seen so far by more than ``tolerance`` of it.
 
-The raw level and season scores are averaged over the last ``smoothing`` samples and
-compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"); the tail
-probability ``p`` becomes ``-log10(p) / 10`` (0.5 at p = 1e-5, 1 at p <= 1e-10).
+The raw level, change and season scores are averaged over the last ``smoothing`` samples
+and compared with a Gaussian fit of their own past (Numenta's "anomaly likelihood"), as
+is the shift (two-sided); the tail probability ``p`` becomes ``-log10(p) / 10`` (0.5 at
+p = 1e-5, 1 at p <= 1e-10). The level, change and shift tests are combined
+Bonferroni-style (the smallest ``p`` tripled), so asking three questions does not triple
+the false alarms. The seasonal test waits for
+``2 * warmup`` scores of trusted slots: a profile that has just become trusted is still
+settling, and its early residuals would make the fit too narrow.
 After an alert (score >= ``alert_level``) the next ``rest`` scores are capped just
 below it, so one episode raises one alert.
 
@@ -34,70 +46,26 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Index", "Kernel", "KernelParams", "log10_gauss_tail"]
+from ._anomaly_fit import (
+    LOG10_P_FLOOR,
+    FloatArray,
+    Index,
+    likelihood,
+    raw_surprise,
+    smoothed,
+)
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-Index = slice | IntArray
+__all__ = ["Index", "Kernel", "KernelParams"]
 
 _MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)  # mean |x - mu| of a normal is sigma * sqrt(2/pi)
 _CLIP = 3.0  # Huber clip (in scales) so one outlier cannot drag the level or the scale
-_RAW_SCALE = 3.0  # raw = 1 - exp(-z / 3): 0.63 at three scales
 _REL_FLOOR = 1e-3  # scale floor relative to the range / level: idle metrics keep a scale
 _ABS_FLOOR = 1e-12
 _MAX_MAGNITUDE = 1e280  # |x - y| / 1e-12 must stay below the float64 maximum
-_VAR_FLOOR = 1e-4  # variance floor of the smoothed raw score (flat series stay finite)
-_LOG10_P_FLOOR = 10.0  # score 1 at p <= 1e-10
 _SEASON_SCALE_SHARE = 0.25  # a season slot's scale is at least this share of the level scale
-_LN2 = math.log(2.0)
-_LN10 = math.log(10.0)
-_SQRT2 = math.sqrt(2.0)
-
-
-def log10_gauss_tail(z: FloatArray) -> FloatArray:
-    """Return ``log10(Q(z))``, Q the upper tail of the standard normal, without underflow.
-
-    Uses the Numerical Recipes ``erfcc`` Chebyshev fit (relative error < 1.2e-7) in log
-    form, so very large ``z`` give large negative logs instead of ``-inf``.
-
-    Args:
-        z: standard scores (any real values).
-
-    Returns:
-        ``log10`` of the upper tail probability, element-wise.
-    """
-    x = np.abs(z) / _SQRT2
-    t = 1.0 / (1.0 + 0.5 * x)
-    poly = (
-        -x * x
-        - 1.26551223
-        + t
-        * (
-            1.00002368
-            + t
-            * (
-                0.37409196
-                + t
-                * (
-                    0.09678418
-                    + t
-                    * (
-                        -0.18628806
-                        + t
-                        * (
-                            0.27886807
-                            + t
-                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
-                        )
-                    )
-                )
-            )
-        )
-    )
-    ln_upper = np.log(t) + poly - _LN2  # ln Q(|z|)
-    ln_tail = np.where(z >= 0.0, ln_upper, np.log1p(-np.exp(ln_upper)))
-    result: FloatArray = ln_tail / _LN10
-    return result
+_SEASON_WARMUP = 2  # the seasonal fit waits for this many warm-ups of trusted scores
+_BONFERRONI = math.log10(3.0) / LOG10_P_FLOOR  # three tests (level, change, shift)
+_SHIFT_CLIP = 10.0  # a residual counts at most this many scales towards a shift
 
 
 @final
@@ -116,30 +84,6 @@ class KernelParams:
     period: float = 86400.0
     season_rate: float = 0.3
     trust: float = 2.0
-
-
-def _smoothed(ring: FloatArray, idx: Index, count: IntArray, raw: FloatArray) -> FloatArray:
-    """Store ``raw`` in each series' ring and return the mean of its filled slots.
-
-    The sum runs row by row, so a series' result does not depend on how many series
-    share the call (a bank of one equals a bank of many, bit for bit).
-    """
-    size = ring.shape[0]
-    cols = np.arange(ring.shape[1])[idx]
-    ring[count % size, cols] = raw
-    rows = ring[:, cols]
-    total = rows[0].copy()
-    for i in range(1, size):
-        total += rows[i]
-    filled = np.minimum(count + 1, size).astype(np.float64)
-    result: FloatArray = total / filled
-    return result
-
-
-def _score(mean: FloatArray, var: FloatArray, smooth: FloatArray) -> FloatArray:
-    z = (smooth - mean) / np.sqrt(np.maximum(var, _VAR_FLOOR))
-    result: FloatArray = np.clip(-log10_gauss_tail(z) / _LOG10_P_FLOOR, 0.0, 1.0)
-    return result
 
 
 @final
@@ -171,6 +115,14 @@ class Kernel:
             self.prof = np.zeros((n, bins))
             self.pdev = np.zeros((n, bins))
             self.cover = np.zeros((n, bins))
+            self.h_ring = np.zeros((p.smoothing, n))
+            self.h_mean = np.zeros(n)
+            self.h_var = np.zeros(n)
+            self.prev = np.zeros(n)
+            self.step_dev = np.zeros(n)
+            self.c_ring = np.zeros((p.smoothing, n))
+            self.c_mean = np.zeros(n)
+            self.c_var = np.zeros(n)
             self.s_count = np.zeros(n, np.int64)
             self.s_ring = np.zeros((p.smoothing, n))
             self.s_mean = np.zeros(n)
@@ -180,11 +132,13 @@ class Kernel:
             getattr(self, name)[idx] = 0
         for name in ("level", "dev", "low", "high", "mean", "var", "last_score"):
             getattr(self, name)[idx] = 0.0
-        for name in ("s_mean", "s_var"):
+        for name in ("s_mean", "s_var", "prev", "step_dev", "c_mean", "c_var", "h_mean", "h_var"):
             getattr(self, name)[idx] = 0.0
         self.last_ts[idx] = np.nan
         self.ring[:, idx] = 0.0
         self.s_ring[:, idx] = 0.0
+        self.c_ring[:, idx] = 0.0
+        self.h_ring[:, idx] = 0.0
         self.prof[idx] = 0.0
         self.pdev[idx] = 0.0
         self.cover[idx] = 0.0
@@ -213,15 +167,33 @@ class Kernel:
         floor = np.maximum(_REL_FLOOR * np.maximum(span, np.abs(level)), _ABS_FLOOR)
         scale = np.maximum(_MEAN_ABS_TO_SIGMA * dev, floor)
         resid = x - level
-        raw = 1.0 - np.exp(-np.abs(resid) / (scale * _RAW_SCALE))
-        smooth = _smoothed(self.ring, sel, count, raw)
-        mean, var = self.mean[sel], self.var[sel]
+        smooth = smoothed(self.ring, sel, count, raw_surprise(resid, scale))
+        level_score, self.mean[sel], self.var[sel] = likelihood(
+            self.mean[sel], self.var[sel], smooth, count, p.likelihood_rate
+        )
+        change = x - np.where(first, x, self.prev[sel])
+        step_dev = self.step_dev[sel]
+        step_scale = np.maximum(_MEAN_ABS_TO_SIGMA * step_dev, floor)
+        smooth = smoothed(self.c_ring, sel, count, raw_surprise(change, step_scale))
+        change_score, self.c_mean[sel], self.c_var[sel] = likelihood(
+            self.c_mean[sel], self.c_var[sel], smooth, count, p.likelihood_rate
+        )
+        shift = np.clip(resid / scale, -_SHIFT_CLIP, _SHIFT_CLIP)
+        smooth = smoothed(self.h_ring, sel, count, shift)
+        # Residuals in scales mean little before the scale has settled, and unlike the raw
+        # scores they are not bounded by 1: the shift fit starts halfway through the warm-up.
+        start = p.warmup // 2
+        h_mean, h_var = self.h_mean[sel], self.h_var[sel]
+        shift_score, new_mean, new_var = likelihood(
+            h_mean, h_var, smooth, np.maximum(count - start, 0), p.likelihood_rate, True
+        )
+        learn = count >= start
+        self.h_mean[sel] = np.where(learn, new_mean, h_mean)
+        self.h_var[sel] = np.where(learn, new_var, h_var)
         ready = count >= p.warmup
-        score = np.where(ready, _score(mean, var, smooth), 0.0)
-        rate = np.maximum(p.likelihood_rate, 1.0 / (count + 1.0))
-        delta = smooth - mean
-        self.mean[sel] = mean + rate * delta
-        self.var[sel] = (1.0 - rate) * (var + rate * delta * delta)
+        score = np.maximum(level_score, np.maximum(change_score, shift_score))
+        score = np.maximum(score - _BONFERRONI, 0.0)
+        score = np.where(ready, score, 0.0)
 
         if p.bins:
             score = np.maximum(score, self._season(sel, x, ts, ready, floor, scale))
@@ -242,6 +214,11 @@ class Kernel:
         clipped = np.clip(resid, -_CLIP * scale, _CLIP * scale)
         self.level[sel] = level + step * clipped
         self.dev[sel] = dev + step * (np.abs(clipped) - dev)
+        # The first step is learnt from the second sample on (the first has no step).
+        c_step = np.maximum(p.alpha, 1.0 / np.maximum(count, 1.0))
+        c_clipped = np.minimum(np.abs(change), _CLIP * step_scale)
+        self.step_dev[sel] = np.where(first, 0.0, step_dev + c_step * (c_clipped - step_dev))
+        self.prev[sel] = x
         self.low[sel] = np.minimum(low, x)
         self.high[sel] = np.maximum(high, x)
         self.count[sel] = count + 1
@@ -273,20 +250,18 @@ class Kernel:
             _MEAN_ABS_TO_SIGMA * pdev, np.maximum(floor, _SEASON_SCALE_SHARE * scale)
         )
         resid = x - prof
-        raw = 1.0 - np.exp(-np.abs(resid) / (s_scale * _RAW_SCALE))
+        raw = raw_surprise(resid, s_scale)
         s_count = self.s_count[rows]
         score = np.zeros(x.shape[0])
         if trusted.any():
             t_rows = rows[trusted]
             t_count = s_count[trusted]
-            smooth = _smoothed(self.s_ring, t_rows, t_count, raw[trusted])
-            mean, var = self.s_mean[t_rows], self.s_var[t_rows]
-            t_ready = ready[trusted] & (t_count >= p.warmup)
-            score[trusted] = np.where(t_ready, _score(mean, var, smooth), 0.0)
-            rate = np.maximum(p.likelihood_rate, 1.0 / (t_count + 1.0))
-            delta = smooth - mean
-            self.s_mean[t_rows] = mean + rate * delta
-            self.s_var[t_rows] = (1.0 - rate) * (var + rate * delta * delta)
+            smooth = smoothed(self.s_ring, t_rows, t_count, raw[trusted])
+            t_score, self.s_mean[t_rows], self.s_var[t_rows] = likelihood(
+                self.s_mean[t_rows], self.s_var[t_rows], smooth, t_count, p.likelihood_rate
+            )
+            t_ready = ready[trusted] & (t_count >= _SEASON_WARMUP * p.warmup)
+            score[trusted] = np.where(t_ready, t_score, 0.0)
             self.s_count[t_rows] = t_count + 1
 
         # A sample stands for the time since the previous one, at most a whole slot.

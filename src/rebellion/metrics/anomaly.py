@@ -38,6 +38,12 @@ __all__ = ["AnomalyDetector", "AnomalyDetectorBank", "anomaly_params"]
 
 Timestamp = float | int | datetime | None
 
+# Upper bounds keep every setting inside int64 / float64 arithmetic with room to spare.
+_MAX_COUNT = 1_000_000_000  # samples (warmup, rest)
+_MAX_RATIO = 1e6  # novelty_tolerance, season_trust
+_MAX_PERIOD = 1e9  # seconds: about 31 years
+_MAX_SERIES = 100_000_000  # a bank of more would not fit in memory anyway
+
 
 def anomaly_params(
     *,
@@ -59,17 +65,21 @@ def anomaly_params(
         alpha: per-sample adaptation rate of the robust level and scale, in (0, 1].
         likelihood_rate: per-sample rate at which the distribution of recent surprise
             is re-estimated, in (0, 1] (0.002: a memory of about 500 samples).
-        smoothing: number of samples whose surprise is averaged before it is judged.
-        warmup: samples to learn from before any score other than 0 is given.
+        smoothing: number of samples whose surprise is averaged before it is judged
+            (also the window of the shift test), in [1, 10000].
+        warmup: samples to learn from before any score other than 0 is given, in
+            [0, 1e9].
         novelty_tolerance: a value beyond the range seen so far by more than this share
-            of that range scores 1; None disables novelty scoring.
+            of that range scores 1, in [0, 1e6]; None disables novelty scoring.
         rest: after a score reaches ``alert_level`` the next ``rest`` scores are capped
-            just below it, so one episode raises one alert (0 disables).
+            just below it, so one episode raises one alert (0 disables), in [0, 1e9].
         alert_level: the score that counts as an alert for ``rest`` (0.5: p = 1e-5).
-        season_bins: slots of the seasonal (time-of-day) profile; 0 disables it.
-        season_period: length of the season in seconds (a day by default).
+        season_bins: slots of the seasonal (time-of-day) profile, in [0, 100000]; 0
+            disables it.
+        season_period: length of the season in seconds (a day by default), in (0, 1e9].
         season_rate: share of a profile slot renewed per period, in (0, 1].
-        season_trust: periods of data a slot needs before it is used for scoring.
+        season_trust: periods of data a slot needs before it is used for scoring, in
+            (0, 1e6].
 
     Returns:
         The validated, frozen parameters.
@@ -79,23 +89,33 @@ def anomaly_params(
     """
     tolerance = math.inf
     if novelty_tolerance is not None:
-        tolerance = check_number("novelty_tolerance", novelty_tolerance, minimum=0.0)
+        tolerance = check_number(
+            "novelty_tolerance", novelty_tolerance, minimum=0.0, maximum=_MAX_RATIO
+        )
     return KernelParams(
         alpha=check_number("alpha", alpha, minimum=0.0, maximum=1.0, exclusive_minimum=True),
         likelihood_rate=check_number(
             "likelihood_rate", likelihood_rate, minimum=0.0, maximum=1.0, exclusive_minimum=True
         ),
         smoothing=check_int("smoothing", smoothing, minimum=1, maximum=10_000),
-        warmup=check_int("warmup", warmup, minimum=0),
+        warmup=check_int("warmup", warmup, minimum=0, maximum=_MAX_COUNT),
         tolerance=tolerance,
-        rest=check_int("rest", rest, minimum=0),
+        rest=check_int("rest", rest, minimum=0, maximum=_MAX_COUNT),
         alert_level=check_fraction("alert_level", alert_level, allow_zero=False),
         bins=check_int("season_bins", season_bins, minimum=0, maximum=100_000),
-        period=check_number("season_period", season_period, minimum=0.0, exclusive_minimum=True),
+        period=check_number(
+            "season_period",
+            season_period,
+            minimum=0.0,
+            maximum=_MAX_PERIOD,
+            exclusive_minimum=True,
+        ),
         season_rate=check_number(
             "season_rate", season_rate, minimum=0.0, maximum=1.0, exclusive_minimum=True
         ),
-        trust=check_number("season_trust", season_trust, minimum=0.0, exclusive_minimum=True),
+        trust=check_number(
+            "season_trust", season_trust, minimum=0.0, maximum=_MAX_RATIO, exclusive_minimum=True
+        ),
     )
 
 
@@ -126,6 +146,7 @@ def _stats_of(kernel: Kernel, i: int) -> dict[str, object]:
         "warming_up": count < p.warmup,
         "level": float(kernel.level[i]),
         "scale": float(kernel.dev[i]) * math.sqrt(math.pi / 2.0),
+        "step_scale": float(kernel.step_dev[i]) * math.sqrt(math.pi / 2.0),
         "low": float(kernel.low[i]) if count else None,
         "high": float(kernel.high[i]) if count else None,
         "last_score": float(kernel.last_score[i]),
@@ -195,7 +216,7 @@ class AnomalyDetector:
         self._kernel.reset(slice(None))
 
     def stats(self) -> dict[str, object]:
-        """Return a fresh snapshot: samples, level, scale, range, last score, alerts."""
+        """Return a fresh snapshot: samples, level, scale, step scale, range, score, alerts."""
         snapshot: dict[str, object] = {"kind": self.kind, "name": self.name}
         snapshot.update(_stats_of(self._kernel, 0))
         return snapshot
@@ -212,7 +233,7 @@ class AnomalyDetectorBank:
     series is left untouched and scores 0) and returns one score per series.
 
     Args:
-        n_series: how many series the bank holds (>= 1).
+        n_series: how many series the bank holds, in [1, 1e8].
         name: label shown in ``stats()``.
         **settings: see :func:`anomaly_params` (shared by every series).
 
@@ -227,7 +248,7 @@ class AnomalyDetectorBank:
     def __init__(
         self, n_series: int, name: str = "anomaly_bank", **settings: float | int | None
     ) -> None:
-        self.n_series = check_int("n_series", n_series, minimum=1)
+        self.n_series = check_int("n_series", n_series, minimum=1, maximum=_MAX_SERIES)
         if not isinstance(name, str) or not name:
             raise ConfigError("name", "a non-empty string", name)
         self.name = name
