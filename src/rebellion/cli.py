@@ -1,6 +1,7 @@
 """The ``rebellion`` command line: ``serve``, ``demo`` and ``config``.
 
 >>> main(["config"]) == 0  # doctest: +ELLIPSIS
+REBELLION_ALLOWED_HOSTS=...
 REBELLION_CACHE_REDIS_URL=...
 True
 
@@ -116,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="extra browser origin allowed to open the WebSocket (repeatable)",
     )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="extra Host name answered besides loopback ones and the bound address, "
+        "e.g. monitor.lan or .example.com (repeatable; or REBELLION_ALLOWED_HOSTS)",
+    )
     commands.add_parser(
         "config",
         help="print every REBELLION_* setting and its current value",
@@ -130,7 +139,7 @@ def _shown(key: str, value: object) -> str:
         return "(unset)"
     if key == "token":
         return "********"
-    text = str(value)
+    text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     if key.endswith("_url"):
         parts = urlsplit(text)
         if parts.password:
@@ -231,6 +240,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=args.token,
         interval=args.interval,
         allowed_origins=tuple(args.allow_origin),
+        allowed_hosts=tuple(args.allow_host),
     ).checked()
     try:
         serve(options)

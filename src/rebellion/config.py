@@ -80,6 +80,13 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError(text)
+    return names
+
+
 def _text(text: str) -> str:
     if not text.strip():
         raise ValueError(text)
@@ -116,6 +123,7 @@ for _key, _parse, _rule, _default in (
     ("timeout.seconds", _float(0, exclusive=True), "a number > 0", 30.0),
     ("cache.redis_url", _text, "a non-empty URL", None),
     ("token", _text, "a non-empty string", None),
+    ("allowed_hosts", _names, "comma-separated host names, e.g. monitor.lan,.example.com", None),
 ):
     register_setting(_key, _parse, _rule, _default)
 

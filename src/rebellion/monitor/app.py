@@ -21,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from .._json import jsonable
 from ..errors import ConfigError
+from .hosts import AllowedHosts
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
 from .service import MonitorService
 
@@ -34,6 +35,8 @@ def create_app(
     *,
     token: str | None = None,
     allowed_origins: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    bind: str = "127.0.0.1",
     max_body: int = 64 * 1024,
     extra_status: Callable[[], dict[str, Any]] | None = None,
     metrics_text: Callable[[], tuple[bytes, str]] | None = None,
@@ -45,14 +48,21 @@ def create_app(
         service: the running (or to be started) monitor service.
         token: the access token; None leaves the API open (loopback binds only).
         allowed_origins: extra browser origins accepted on WebSocket upgrades.
+        allowed_hosts: extra ``Host`` names answered besides loopback ones (see
+            :class:`~rebellion.monitor.hosts.AllowedHosts`).
+        bind: the address the server listens on (a non-loopback one is answered too).
         max_body: largest accepted request body in bytes.
         extra_status: returns health and operation-mode details for ``/api/v1/health``.
         metrics_text: returns the Prometheus exposition and its content type.
         manage_service: start and stop ``service`` with the application's lifespan.
 
     Returns:
-        The application, guarded (token, origin and size checks).
+        The application, guarded (Host, token, origin and size checks).
+
+    Raises:
+        ConfigError: ``allowed_hosts`` holds something that is not a host.
     """
+    hosts = AllowedHosts(allowed_hosts, bind=bind)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -177,4 +187,4 @@ def create_app(
         except WebSocketDisconnect:
             pass
 
-    return Guard(app, token=token, allowed_origins=allowed_origins, max_body=max_body)
+    return Guard(app, token=token, allowed_origins=allowed_origins, hosts=hosts, max_body=max_body)
