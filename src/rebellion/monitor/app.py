@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from .hosts import AllowedHosts
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
 from .service import MonitorService
+from .store import MAX_TIME
 
 __all__ = ["create_app"]
 
@@ -103,16 +104,24 @@ def create_app(
         metric: Annotated[str, Query(min_length=1, max_length=200)],
         since: Annotated[
             float,
-            Query(description="epoch seconds, or a negative number of seconds before now"),
+            Query(
+                description="epoch seconds, or a negative number of seconds before now",
+                ge=-_MAX_SPAN,
+                le=MAX_TIME,
+                allow_inf_nan=False,
+            ),
         ] = -3600.0,
-        until: Annotated[float | None, Query(description="epoch seconds")] = None,
-        resolution: Annotated[int | None, Query(ge=1)] = None,
+        until: Annotated[
+            float | None,
+            Query(description="epoch seconds", ge=0, le=MAX_TIME, allow_inf_nan=False),
+        ] = None,
+        resolution: Annotated[
+            int | None, Query(ge=1, le=86_400, description="a tier's bucket, in seconds")
+        ] = None,
         max_points: Annotated[int, Query(ge=1, le=10_000)] = 2000,
     ) -> dict[str, Any]:
         now = time.time()
         start = now + since if since < 0 else since
-        if since < -_MAX_SPAN:
-            raise HTTPException(422, f"since must be >= -{_MAX_SPAN:.0f} seconds")
         if until is not None and until < start:
             raise HTTPException(422, "until must not be before since")
         known = service.store.metrics()
