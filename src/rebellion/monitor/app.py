@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, final
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -192,8 +192,33 @@ def create_app(
             chosen = next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL)), None)
         await websocket.accept(subprotocol=chosen)
         try:
-            await service.hub.serve(websocket)
+            await service.hub.serve(_TextFrames(websocket))
         except WebSocketDisconnect:
             pass
 
     return Guard(app, token=token, allowed_origins=allowed_origins, hosts=hosts, max_body=max_body)
+
+
+@final
+class _TextFrames:
+    """A WebSocket whose binary frames read as UTF-8 text, so the hub can answer them."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def send_text(self, data: str) -> None:
+        await self._ws.send_text(data)
+
+    async def receive_text(self) -> str:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        if text is None:
+            return bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+        return str(text)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._ws.close(code, reason)
