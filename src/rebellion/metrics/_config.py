@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .._validate import check_int, check_number
+from .._validate import check_duration, check_int, check_number
 from ..errors import ConfigError
 from ._instruments import DEFAULT_BUCKETS
 
@@ -48,7 +48,7 @@ class MetricsConfig:
     alert_history: int = 1000
 
     def __post_init__(self) -> None:
-        check_number("window_seconds", self.window_seconds, minimum=0.0, exclusive_minimum=True)
+        check_duration("window_seconds", self.window_seconds, exclusive_minimum=True)
         check_int("window_buckets", self.window_buckets, minimum=1, maximum=3600)
         check_int("max_window_samples", self.max_window_samples, minimum=1)
         check_int("max_series", self.max_series, minimum=1)

@@ -30,7 +30,7 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_fraction, check_int, check_number
+from .._validate import check_duration, check_fraction, check_int, check_number
 from ..errors import ConfigError
 from ._anomaly_kernel import Kernel, KernelParams
 
@@ -79,7 +79,7 @@ def anomaly_params(
     """
     tolerance = math.inf
     if novelty_tolerance is not None:
-        tolerance = check_number("novelty_tolerance", novelty_tolerance, minimum=0.0)
+        tolerance = check_number("novelty_tolerance", novelty_tolerance, minimum=0.0, maximum=1e6)
     return KernelParams(
         alpha=check_number("alpha", alpha, minimum=0.0, maximum=1.0, exclusive_minimum=True),
         likelihood_rate=check_number(
@@ -91,7 +91,7 @@ def anomaly_params(
         rest=check_int("rest", rest, minimum=0),
         alert_level=check_fraction("alert_level", alert_level, allow_zero=False),
         bins=check_int("season_bins", season_bins, minimum=0, maximum=100_000),
-        period=check_number("season_period", season_period, minimum=0.0, exclusive_minimum=True),
+        period=check_duration("season_period", season_period, exclusive_minimum=True),
         season_rate=check_number(
             "season_rate", season_rate, minimum=0.0, maximum=1.0, exclusive_minimum=True
         ),
