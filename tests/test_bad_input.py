@@ -27,6 +27,10 @@ from rebellion.flow import BackpressureHandler, BatchProcessor
 from rebellion.flow.batch import BatchConfig
 from rebellion.metrics import MetricsCollector, MetricsConfig, MetricTransformer
 from rebellion.metrics.anomaly import AnomalyDetector
+from rebellion.monitor.hub import Hub
+from rebellion.monitor.store import HistoryStore
+from rebellion.policies.adaptive.limiter import AdaptiveLimiter
+from rebellion.policies.budget import RetryBudget
 from rebellion.policies.chaos import Chaos
 from rebellion.policies.hedge import Hedge
 from rebellion.testing import ManualClock
@@ -300,6 +304,53 @@ def _transformer(transformer: MetricTransformer, clock: HonestClock) -> None:
     transformer.stats()
 
 
+def _adaptive(limiter: AdaptiveLimiter, clock: HonestClock) -> None:
+    for _ in range(20):
+        try:
+            assert limiter.call(lambda: 1) == 1
+        except RejectedError:
+            pass
+        clock.advance(0.05)
+
+    async def answer() -> int:
+        return 2
+
+    try:
+        assert run(limiter.execute(answer)) == 2
+    except RejectedError:
+        pass
+    assert 1 <= limiter.limit <= limiter.max_limit
+    limiter.stats()
+
+
+def _budget(budget: RetryBudget, clock: HonestClock) -> None:
+    for _ in range(50):
+        budget.record_request()
+        budget.try_withdraw()
+        clock.advance(0.1)
+    assert budget.available >= 0
+    budget.stats()
+
+
+def _hub(hub: Hub, clock: HonestClock) -> None:
+    assert hub.publish("sample", {"values": {"cpu": 1.0}}) == 0
+    hub.stats()
+
+
+def _store_build(*, clock: object = None, **kwargs: Any) -> HistoryStore:
+    return HistoryStore(":memory:", **kwargs)
+
+
+def _store(store: HistoryStore, clock: HonestClock) -> None:
+    try:
+        for t in range(30):
+            store.append(1000.0 + t, {"cpu": float(t)})
+        store.flush()
+        assert len(store.history("cpu", 1000.0, 1030.0)) >= 1
+    finally:
+        store.close()
+
+
 def _make_chaos(**kwargs: Any) -> Chaos:
     kwargs.setdefault("error", RuntimeError("injected"))
     kwargs.setdefault("result", 6)
@@ -417,6 +468,24 @@ CASES: dict[str, Case] = {
         ),
     ),
 }
+
+CASES.update(
+    {
+        "AdaptiveLimiter": Case(
+            AdaptiveLimiter,
+            _adaptive,
+            names(
+                "name algorithm initial_limit min_limit max_limit max_backlog max_wait "
+                "min_window max_window window_samples event_interval"
+            ),
+        ),
+        "RetryBudget": Case(
+            RetryBudget, _budget, names("percent min_retries_per_second ttl name buckets")
+        ),
+        "Hub": Case(Hub, _hub, names("max_queue heartbeat idle_timeout send_timeout max_clients")),
+        "HistoryStore": Case(_store_build, _store, names("tiers max_buffer")),
+    }
+)
 
 PAIRS = [(name, param) for name, case in CASES.items() for param in case.params]
 

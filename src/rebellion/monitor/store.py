@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import final
 
-from .._validate import check_int, check_number
+from .._validate import check_duration, check_int, check_number
 from ..errors import ConfigError
 
 __all__ = ["DEFAULT_TIERS", "MAX_TIME", "HistoryStore", "Point", "Tier"]
@@ -317,13 +317,16 @@ class _Transaction:
 
 
 def _checked_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
+    given: object = tiers  # callers outside the type checker may pass anything
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise ConfigError("tiers", "a non-empty sequence of Tier", tiers)
     out = tuple(tiers)
     if not out or not all(isinstance(t, Tier) for t in out):
         raise ConfigError("tiers", "a non-empty sequence of Tier", tiers)
     previous = 0
     for tier in out:
         check_int("tiers[].resolution", tier.resolution, minimum=1)
-        check_number("tiers[].retention", tier.retention, minimum=tier.resolution)
+        check_duration("tiers[].retention", tier.retention, minimum=tier.resolution)
         if tier.resolution <= previous:
             raise ConfigError("tiers", "ordered by strictly increasing resolution", tiers)
         previous = tier.resolution
