@@ -593,3 +593,20 @@ def test_a_breaker_reopened_a_thousand_times_keeps_its_backoff_finite() -> None:
             assert 0 < rejected.retry_after <= 600
             clock.advance(rejected.retry_after)
     assert breaker.stats()["state"] in ("OPEN", "open", "HALF_OPEN", "half_open")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "build"),
+    [
+        ("REBELLION_TIMEOUT_SECONDS", "1e10", Timeout),
+        ("REBELLION_RETRY_MAX_DELAY", "1e308", Retry),
+        ("REBELLION_CIRCUIT_BREAKER_RESET_TIMEOUT", "9.3e9", CircuitBreaker),
+        ("REBELLION_RETRY_MAX_ATTEMPTS", str(10**100), Retry),
+    ],
+)
+def test_environment_defaults_have_the_same_ranges(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, build: Callable[[], object]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        build()

@@ -114,6 +114,14 @@ def test_bad_allowed_hosts_name_the_setting(entries: object) -> None:
         AllowedHosts(entries)  # type: ignore[arg-type]
 
 
+def test_allowed_origins_must_be_origins() -> None:
+    options = ServeOptions(allowed_origins=("HTTPS://Dash.Example/", "http://10.0.0.7:3000"))
+    assert options.checked().allowed_origins == ("https://dash.example", "http://10.0.0.7:3000")
+    for bad in ("dash.example", "ftp://dash.example", "https://dash.example/app", "https://a@b"):
+        with pytest.raises(ConfigError, match="allowed_origins"):
+            ServeOptions(allowed_origins=(bad,)).checked()
+
+
 @given(st.text(max_size=40))
 def test_host_parsing_never_raises(text: str) -> None:
     host = host_of(text)

@@ -29,7 +29,7 @@ from typing import final
 
 from ..errors import ConfigError
 
-__all__ = ["AllowedHosts", "host_of"]
+__all__ = ["AllowedHosts", "check_origins", "host_of"]
 
 _HOST = re.compile(
     r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*))"
@@ -75,6 +75,25 @@ def host_of(authority: str) -> str | None:
         return ipaddress.IPv4Address(host).compressed
     except ValueError:
         return host
+
+
+def check_origins(origins: Iterable[str]) -> tuple[str, ...]:
+    """Return browser origins (``https://dash.example:8443``) without a trailing slash.
+
+    Raises:
+        ConfigError: an entry is not ``http(s)://host[:port]`` (no path, no user info).
+    """
+    if isinstance(origins, str):
+        raise ConfigError("allowed_origins", "a list of origins", origins)
+    out: list[str] = []
+    for entry in origins:
+        text = entry.strip().rstrip("/") if isinstance(entry, str) else ""
+        scheme, sep, authority = text.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or host_of(authority) is None:
+            rule = "origins such as https://dash.example or http://10.0.0.7:3000"
+            raise ConfigError("allowed_origins", rule, entry)
+        out.append(f"{scheme.lower()}://{authority.lower()}")
+    return tuple(out)
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

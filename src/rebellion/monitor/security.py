@@ -123,7 +123,7 @@ class Guard:
         self._app = app
         self._hosts = AllowedHosts() if hosts is None else hosts
         self._token = token.encode() if token else None
-        self._origins = {o.rstrip("/") for o in allowed_origins}
+        self._origins = {o.rstrip("/").lower() for o in allowed_origins}
         self._max_body = max_body
         self._open = frozenset(open_paths)
 
@@ -186,7 +186,8 @@ class Guard:
         hosts = _header_values(scope, b"host")
         host = hosts[0] if len(hosts) == 1 else None
         return all(
-            o.rstrip("/") in self._origins or self._hosts.trusts_origin(o, host) for o in origins
+            o.rstrip("/").lower() in self._origins or self._hosts.trusts_origin(o, host)
+            for o in origins
         )
 
     def _limited(self, receive: Receive) -> Receive:

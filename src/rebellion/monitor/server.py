@@ -17,7 +17,7 @@ from typing import Any
 from .. import config
 from ..errors import ConfigError
 from .app import create_app
-from .hosts import AllowedHosts
+from .hosts import AllowedHosts, check_origins
 from .security import Guard, RedactTokens, is_loopback
 from .service import MonitorService
 from .store import HistoryStore
@@ -53,6 +53,7 @@ class ServeOptions:
         token = self.token or config.setting("token") or None
         hosts = self.allowed_hosts or tuple(config.setting("allowed_hosts") or ())
         AllowedHosts(hosts, bind=self.host)  # fail now, not at the first request
+        origins = check_origins(self.allowed_origins)
         if not 0 <= self.port <= 65535:
             raise ConfigError("port", "an integer in [0, 65535]", self.port)
         if not 0.05 <= self.interval <= 3600:
@@ -66,7 +67,7 @@ class ServeOptions:
             )
         if token is not None and len(token) < 16:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
-        return dataclasses.replace(self, token=token, allowed_hosts=hosts)
+        return dataclasses.replace(self, token=token, allowed_hosts=hosts, allowed_origins=origins)
 
 
 def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, MonitorService]:
