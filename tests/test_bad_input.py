@@ -43,7 +43,7 @@ NASTY = st.one_of(
         [
             *(0, 1, 2, -1, 0.5, 3, 100, 10**100, -(10**100), 2**63, 2**53 + 1, 1e308, -1e308),
             *(9.3e9, 1e10, 1e9, 1e-320, math.inf, -math.inf, math.nan, True, False, None),
-            *("", "1", "none", [], [1.0], {}, (), (0.5,), b"x", object()),
+            *("", "1", "none", [], [1.0], {}, (), (0.5,), b"x", object(), 10**5000, "x" * 999),
         ]
     ),
     st.floats(),
@@ -610,3 +610,11 @@ def test_environment_defaults_have_the_same_ranges(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
         build()
+
+
+def test_a_refused_value_too_big_to_print_still_gives_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"max_queue.*an integer of 16610 bits"):
+        Bulkhead(max_queue=10**5000)
+    with pytest.raises(ConfigError) as caught:
+        Bulkhead(name=" " + "x" * 1000)
+    assert len(str(caught.value)) < 400

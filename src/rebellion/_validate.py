@@ -123,7 +123,7 @@ def check_int(
         raise ConfigError(name, _rule(minimum, maximum, False, "an integer", bound), value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ConfigError(name, _rule(minimum, maximum, False, "an integer", bound), value)
-    if value > MAX_INT:
+    if not -MAX_INT <= value <= MAX_INT:
         low = -MAX_INT if minimum is None else minimum
         raise ConfigError(name, _rule(low, MAX_INT, False, "an integer"), value)
     return value

@@ -53,7 +53,7 @@ class ConfigError(RebellionError, ValueError):
         self.parameter = parameter
         self.rule = rule
         self.value = value
-        super().__init__(f"{parameter} must be {rule}, got {value!r}")
+        super().__init__(f"{parameter} must be {rule}, got {_shown(value)}")
 
     def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.parameter, self.rule, self.value))
@@ -201,3 +201,12 @@ class RetryExhaustedError(RebellionError):
 
     def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.policy, self.attempts, self.reason, self.last_result))
+
+
+def _shown(value: object) -> str:
+    """Return a short repr: a huge int or a long text must not hide the message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
+    return text if len(text) <= 200 else text[:197] + "..."
