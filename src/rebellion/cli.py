@@ -1,7 +1,7 @@
 """The ``rebellion`` command line: ``serve``, ``demo`` and ``config``.
 
 >>> main(["config"]) == 0  # doctest: +ELLIPSIS
-REBELLION_CACHE_DEFAULT_TTL=...
+REBELLION_ALLOWED_HOSTS=...
 True
 
 Every command first checks the ``REBELLION_*`` environment, so a typo in a variable
@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="extra browser origin allowed to open the WebSocket (repeatable)",
     )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="extra Host name answered besides loopback ones and the bound address, "
+        "e.g. monitor.lan or .example.com (repeatable; or REBELLION_ALLOWED_HOSTS)",
+    )
     commands.add_parser(
         "config",
         help="print every REBELLION_* setting and its current value",
@@ -135,7 +143,7 @@ def _shown(key: str, value: object) -> str:
         return "(unset)"
     if key == "token":
         return "********"
-    text = str(value)
+    text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     if key.endswith("_url"):
         parts = urlsplit(text)
         if parts.password:
@@ -247,6 +255,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=pick(args.token, "token", None),
         interval=pick(args.interval, "interval", 1.0),
         allowed_origins=tuple(pick(args.allow_origin, "allow_origin", ())),
+        allowed_hosts=tuple(pick(args.allow_host, "allow_host", ())),
     ).checked()
     try:
         serve(options)

@@ -65,7 +65,7 @@ class ConfigError(RebellionError, ValueError):
         self.parameter = parameter
         self.rule = rule
         self.value = value
-        super().__init__(f"{parameter} must be {rule}, got {value!r}")
+        super().__init__(f"{parameter} must be {rule}, got {_shown(value)}")
 
     def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.parameter, self.rule, self.value))
@@ -254,3 +254,12 @@ class WebhookDeliveryError(RebellionError):
 
 class WriterClosedError(RebellionError, RuntimeError):
     """The durable queue was closed; nothing more can be written."""
+
+
+def _shown(value: object) -> str:
+    """Return a short repr: a huge int or a long text must not hide the message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
+    return text if len(text) <= 200 else text[:197] + "..."

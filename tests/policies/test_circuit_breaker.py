@@ -525,7 +525,7 @@ def test_reset_timeout_jitter_stays_within_bounds() -> None:
     [
         ({"failure_threshold": 0}, "failure_threshold"),
         ({"failure_threshold": 2.5}, "failure_threshold"),
-        ({"max_failures": -1}, "failure_threshold"),
+        ({"max_failures": -1}, "max_failures"),
         ({"failure_threshold": 3, "max_failures": 4}, "max_failures"),
         ({"reset_timeout": 0}, "reset_timeout"),
         ({"reset_timeout": float("nan")}, "reset_timeout"),

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import final
 
 from .. import config
-from .._validate import check_choice, check_fraction, check_int, check_name, check_number
+from .._validate import (
+    MAX_DURATION,
+    check_choice,
+    check_duration,
+    check_fraction,
+    check_int,
+    check_name,
+)
 from ..errors import ConfigError
 from ._serial import SERIALIZERS
 
@@ -93,14 +100,14 @@ class CacheConfig:
         url = config.setting("cache.redis_url") if redis_url is None else redis_url
         if url is not None and (not isinstance(url, str) or not url.startswith(_SCHEMES)):
             raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL or None", url)
-        ttl = check_number("default_ttl", default_ttl, minimum=0.0, exclusive_minimum=True)
-        grace = check_number("stale_grace", stale_grace, minimum=0.0)
+        ttl = check_duration("default_ttl", default_ttl, exclusive_minimum=True)
+        grace = check_duration("stale_grace", stale_grace)
         codec = check_choice("serializer", serializer, SERIALIZERS)
         adaptive = check_bool("adaptive_ttl", adaptive_ttl)
         low = ttl / 2 if min_ttl is None else min_ttl
-        high = ttl * 4 if max_ttl is None else max_ttl
-        low = check_number("min_ttl", low, minimum=0.0, maximum=ttl, exclusive_minimum=True)
-        high = check_number("max_ttl", high, minimum=ttl)
+        high = min(ttl * 4, MAX_DURATION) if max_ttl is None else max_ttl
+        low = check_duration("min_ttl", low, maximum=ttl, exclusive_minimum=True)
+        high = check_duration("max_ttl", high, minimum=ttl)
         hot = None
         if hot_key_hits is not None:
             hot = check_int("hot_key_hits", hot_key_hits, minimum=1)
@@ -118,13 +125,11 @@ class CacheConfig:
             preload=check_bool("preload", preload),
             baseline_sample_rate=check_fraction("baseline_sample_rate", baseline_sample_rate),
             redis_prefix=check_name("redis_prefix", redis_prefix),
-            redis_timeout=check_number(
-                "redis_timeout", redis_timeout, minimum=0.0, exclusive_minimum=True
-            ),
+            redis_timeout=check_duration("redis_timeout", redis_timeout, exclusive_minimum=True),
             redis_failure_threshold=check_int(
                 "redis_failure_threshold", redis_failure_threshold, minimum=1
             ),
-            redis_reset_timeout=check_number(
-                "redis_reset_timeout", redis_reset_timeout, minimum=0.0, exclusive_minimum=True
+            redis_reset_timeout=check_duration(
+                "redis_reset_timeout", redis_reset_timeout, exclusive_minimum=True
             ),
         )

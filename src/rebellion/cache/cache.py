@@ -26,7 +26,7 @@ from .._clock import Clock
 from .._events import EventStream, Listener
 from .._policy import resolve
 from .._registry import registry
-from .._validate import check_callable, check_clock, check_name, check_optional_number
+from .._validate import check_callable, check_clock, check_name, check_optional_duration
 from ..policies.circuit_breaker import CircuitBreaker
 from ._config import CacheConfig, check_key
 from ._disk import DiskTier
@@ -290,7 +290,7 @@ class DistributedCache:
         """
         check_key("key", key)
         check_key("namespace", namespace)
-        ttl = check_optional_number("ttl_seconds", ttl_seconds, minimum=0.0, exclusive_minimum=True)
+        ttl = check_optional_duration("ttl_seconds", ttl_seconds, exclusive_minimum=True)
         payload = self._serializer.dumps(value)  # before any tier changes: all or nothing
         cfg = self.config
         if ttl is None:

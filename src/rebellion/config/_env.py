@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
+from .._validate import MAX_DURATION, MAX_INT
 from ..errors import ConfigError
 
 __all__ = [
@@ -61,7 +62,7 @@ class Setting:
 def _int(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text.strip())
-        if value < minimum:
+        if not minimum <= value <= MAX_INT:
             raise ValueError(text)
         return value
 
@@ -80,6 +81,22 @@ def _float(minimum: float, *, exclusive: bool = False) -> Callable[[str], float]
     return parse
 
 
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    number = _float(0, exclusive=positive)
+
+    def parse(text: str) -> float:
+        value = number(text)
+        if value > MAX_DURATION:  # what a real wait can honour (about 31.7 years)
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+_SECONDS = f"a number of seconds in (0, {MAX_DURATION:g}]"
+_DELAY = f"a number of seconds in [0, {MAX_DURATION:g}]"
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip().lower()
@@ -88,6 +105,13 @@ def _choice(*options: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError(text)
+    return names
 
 
 def _text(text: str) -> str:
@@ -106,14 +130,14 @@ def register_setting(key: str, parse: Callable[[str], object], rule: str, defaul
 
 for _key, _parse, _rule, _default in (
     ("circuit_breaker.failure_threshold", _int(1), "an integer >= 1", 5),
-    ("circuit_breaker.reset_timeout", _float(0, exclusive=True), "a number > 0", 60.0),
-    ("circuit_breaker.max_reset_timeout", _float(0, exclusive=True), "a number > 0", 600.0),
+    ("circuit_breaker.reset_timeout", _seconds(positive=True), _SECONDS, 60.0),
+    ("circuit_breaker.max_reset_timeout", _seconds(positive=True), _SECONDS, 600.0),
     ("circuit_breaker.half_open_max_calls", _int(1), "an integer >= 1", 1),
     ("circuit_breaker.success_threshold", _int(1), "an integer >= 1", 1),
     ("circuit_breaker.exponential_backoff_factor", _float(1), "a number >= 1", 1.0),
     ("retry.max_attempts", _int(1), "an integer >= 1", 3),
-    ("retry.initial_delay", _float(0), "a number >= 0", 0.1),
-    ("retry.max_delay", _float(0), "a number >= 0", 2.0),
+    ("retry.initial_delay", _seconds(positive=False), _DELAY, 0.1),
+    ("retry.max_delay", _seconds(positive=False), _DELAY, 2.0),
     ("retry.backoff_factor", _float(1), "a number >= 1", 2.0),
     (
         "retry.jitter",
@@ -123,7 +147,7 @@ for _key, _parse, _rule, _default in (
     ),
     ("retry.budget_percent", _float(0), "a number >= 0", 20.0),
     ("retry.budget_min_per_second", _float(0), "a number >= 0", 10.0),
-    ("timeout.seconds", _float(0, exclusive=True), "a number > 0", 30.0),
+    ("timeout.seconds", _seconds(positive=True), _SECONDS, 30.0),
     ("cache.redis_url", _text, "a non-empty URL", None),
     ("cache.memory_size", _int(0), "an integer >= 0", 1000),
     ("cache.disk_dir", _text, "a non-empty directory path", None),
@@ -137,6 +161,7 @@ for _key, _parse, _rule, _default in (
     ("monitor.db", _text, "a non-empty file path", None),
     ("token", _text, "a non-empty string", None),
     ("config", _text, "a path to a TOML configuration file", None),
+    ("allowed_hosts", _names, "comma-separated host names, e.g. monitor.lan,.example.com", None),
 ):
     register_setting(_key, _parse, _rule, _default)
 

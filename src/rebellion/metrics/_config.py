@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .._validate import check_int, check_number
+from .._validate import check_duration, check_int, check_number
 from ..errors import ConfigError
 from ._instruments import DEFAULT_BUCKETS
 
@@ -67,9 +67,7 @@ class MetricsConfig:
     persistence_path: str = "rebellion-metrics.json"
 
     def __post_init__(self) -> None:
-        window = check_number(
-            "window_seconds", self.window_seconds, minimum=0.0, exclusive_minimum=True
-        )
+        window = check_duration("window_seconds", self.window_seconds, exclusive_minimum=True)
         if self.collection_interval is not None:
             step = check_number(
                 "collection_interval",

@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from .._clock import Clock
 from .._registry import registry
-from .._validate import check_clock, check_int, check_name, check_number
+from .._validate import check_clock, check_duration, check_int, check_name, check_number
 from ..errors import ConfigError
 from ._config import check_quantiles
 from ._ring import SeriesRing
@@ -98,15 +98,19 @@ class MetricTransformer:
         self.name = check_name("name", name)
         self.history_size = check_int("history_size", history_size, minimum=2, maximum=100_000)
         self.smoothing_window = check_int(
-            "smoothing_window", smoothing_window, minimum=1, maximum=self.history_size
+            "smoothing_window",
+            smoothing_window,
+            minimum=1,
+            maximum=self.history_size,
+            bound="history_size",
         )
-        self.sample_interval = check_number(
-            "sample_interval", sample_interval, minimum=0.0, exclusive_minimum=True
+        self.sample_interval = check_duration(
+            "sample_interval", sample_interval, exclusive_minimum=True
         )
         self.forecast_horizon = (
             self.history_size * self.sample_interval / 2.0
             if forecast_horizon is None
-            else check_number("forecast_horizon", forecast_horizon, minimum=0.0)
+            else check_duration("forecast_horizon", forecast_horizon)
         )
         self.quantiles = check_quantiles(quantiles)
         self.z_threshold = check_number(

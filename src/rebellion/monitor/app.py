@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, final
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -22,8 +22,10 @@ from starlette.websockets import WebSocketDisconnect
 from .. import __version__
 from .._json import jsonable
 from ..errors import ConfigError
+from .hosts import AllowedHosts
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
 from .service import MonitorService
+from .store import MAX_TIME
 
 __all__ = ["create_app"]
 
@@ -35,6 +37,8 @@ def create_app(
     *,
     token: str | None = None,
     allowed_origins: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    bind: str = "127.0.0.1",
     max_body: int = 64 * 1024,
     extra_status: Callable[[], dict[str, Any]] | None = None,
     metrics_text: Callable[[], tuple[bytes, str]] | None = None,
@@ -46,14 +50,21 @@ def create_app(
         service: the running (or to be started) monitor service.
         token: the access token; None leaves the API open (loopback binds only).
         allowed_origins: extra browser origins accepted on WebSocket upgrades.
+        allowed_hosts: extra ``Host`` names answered besides loopback ones (see
+            :class:`~rebellion.monitor.hosts.AllowedHosts`).
+        bind: the address the server listens on (a non-loopback one is answered too).
         max_body: largest accepted request body in bytes.
         extra_status: returns health and operation-mode details for ``/api/v1/health``.
         metrics_text: returns the Prometheus exposition and its content type.
         manage_service: start and stop ``service`` with the application's lifespan.
 
     Returns:
-        The application, guarded (token, origin and size checks).
+        The application, guarded (Host, token, origin and size checks).
+
+    Raises:
+        ConfigError: ``allowed_hosts`` holds something that is not a host.
     """
+    hosts = AllowedHosts(allowed_hosts, bind=bind)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,16 +105,24 @@ def create_app(
         metric: Annotated[str, Query(min_length=1, max_length=200)],
         since: Annotated[
             float,
-            Query(description="epoch seconds, or a negative number of seconds before now"),
+            Query(
+                description="epoch seconds, or a negative number of seconds before now",
+                ge=-_MAX_SPAN,
+                le=MAX_TIME,
+                allow_inf_nan=False,
+            ),
         ] = -3600.0,
-        until: Annotated[float | None, Query(description="epoch seconds")] = None,
-        resolution: Annotated[int | None, Query(ge=1)] = None,
+        until: Annotated[
+            float | None,
+            Query(description="epoch seconds", ge=0, le=MAX_TIME, allow_inf_nan=False),
+        ] = None,
+        resolution: Annotated[
+            int | None, Query(ge=1, le=86_400, description="a tier's bucket, in seconds")
+        ] = None,
         max_points: Annotated[int, Query(ge=1, le=10_000)] = 2000,
     ) -> dict[str, Any]:
         now = time.time()
         start = now + since if since < 0 else since
-        if since < -_MAX_SPAN:
-            raise HTTPException(422, f"since must be >= -{_MAX_SPAN:.0f} seconds")
         if until is not None and until < start:
             raise HTTPException(422, "until must not be before since")
         known = service.store.metrics()
@@ -174,8 +193,33 @@ def create_app(
             chosen = next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL)), None)
         await websocket.accept(subprotocol=chosen)
         try:
-            await service.hub.serve(websocket)
+            await service.hub.serve(_TextFrames(websocket))
         except WebSocketDisconnect:
             pass
 
-    return Guard(app, token=token, allowed_origins=allowed_origins, max_body=max_body)
+    return Guard(app, token=token, allowed_origins=allowed_origins, hosts=hosts, max_body=max_body)
+
+
+@final
+class _TextFrames:
+    """A WebSocket whose binary frames read as UTF-8 text, so the hub can answer them."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def send_text(self, data: str) -> None:
+        await self._ws.send_text(data)
+
+    async def receive_text(self) -> str:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        if text is None:
+            return bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+        return str(text)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._ws.close(code, reason)

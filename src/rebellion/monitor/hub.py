@@ -8,7 +8,10 @@ task that drains its buffer; a client whose socket stops accepting data for
 dashboard answers every heartbeat), is disconnected. Publishing never awaits a socket.
 
 Clients may send ``{"type": "subscribe", "types": ["sample", "alert"], "metrics":
-["cpu.*"]}`` to receive only some message types, and only some metrics in samples.
+["cpu.*"]}`` to receive only some message types, and only some metrics in samples, and
+``{"type": "pong"}`` after heartbeats. Anything else (not JSON, another type, a field
+of the wrong shape, a list too long) is answered ``{"type": "error", "error": "..."}``
+and changes nothing; the connection stays open.
 """
 
 from __future__ import annotations
@@ -24,14 +27,12 @@ from typing import Any, Protocol, final
 from .._clock import Clock
 from .._validate import check_clock, check_int, check_number
 from ..flow import BackpressureHandler
+from .protocol import MESSAGE_TYPES, BadMessage, parse_client_message
 
 __all__ = ["HUB_BUFFER_PREFIX", "MESSAGE_TYPES", "Hub", "Socket"]
 
 HUB_BUFFER_PREFIX = "ws-client-"
 """Name prefix of the per-client buffers (their events are not streamed back)."""
-
-MESSAGE_TYPES = frozenset({"sample", "alert", "event", "heartbeat"})
-"""The ``type`` of every message the server sends."""
 
 
 class Socket(Protocol):
@@ -96,6 +97,7 @@ class Hub:
         self._ids = itertools.count(1)
         self._published = 0
         self._dropped_closed = 0
+        self._bad_messages = 0
         self._disconnects: dict[str, int] = {}
         self._beat_task: asyncio.Task[None] | None = None
 
@@ -175,18 +177,13 @@ class Hub:
             self._handle(client, text)
 
     def _handle(self, client: _Client, text: str) -> None:
+        """Apply one client message; answer a malformed one with an error message."""
         try:
-            message = json.loads(text)
-        except ValueError:
-            return
-        if not isinstance(message, dict) or message.get("type") != "subscribe":
-            return  # pongs and unknown messages only prove the client is alive
-        types = message.get("types")
-        if isinstance(types, list):
-            client.types = frozenset(t for t in types if t in MESSAGE_TYPES) | {"heartbeat"}
-        metrics = message.get("metrics")
-        if isinstance(metrics, list):
-            client.metrics = tuple(str(m) for m in metrics[:64])
+            client.types, client.metrics = parse_client_message(text, client.types, client.metrics)
+        except BadMessage as error:
+            self._bad_messages += 1
+            client.buffer.add_item(_dumps("error", {"error": str(error)}))
+            client.wake.set()
 
     async def _send_loop(self, client: _Client) -> None:
         socket, buffer, wake, clock = client.socket, client.buffer, client.wake, self._clock
@@ -280,6 +277,7 @@ class Hub:
         return {
             "clients": len(self._clients),
             "published": self._published,
+            "bad_messages": self._bad_messages,
             "disconnects": dict(self._disconnects),
             "per_client": clients,
         }

@@ -1,6 +1,8 @@
-"""Who may talk to the monitor: token auth, WebSocket origin check, request size limit.
+"""Who may talk to the monitor: Host check, token auth, WebSocket origin check, size limit.
 
-One pure-ASGI middleware guards HTTP and WebSocket alike. The token, when configured,
+One pure-ASGI middleware guards HTTP and WebSocket alike. It first refuses a ``Host``
+header it does not know (see :mod:`rebellion.monitor.hosts`: the defence against DNS
+rebinding), answering 400 on HTTP and 403 on a WebSocket upgrade. The token, when configured,
 may come as ``Authorization: Bearer <token>``, as a ``token`` query parameter (what a
 browser's WebSocket and the dashboard link can send), or as a WebSocket subprotocol
 ``rebellion.token.<token>``. Comparison is constant-time (``hmac.compare_digest``) and
@@ -21,7 +23,9 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from .hosts import AllowedHosts
 
 __all__ = [
     "TOKEN_SUBPROTOCOL",
@@ -93,14 +97,15 @@ def token_from_scope(scope: Scope) -> str | None:
 
 @final
 class Guard:
-    """ASGI middleware: token check, WebSocket origin check, request body limit.
+    """ASGI middleware: Host check, token check, WebSocket origin check, request body limit.
 
     Args:
         app: the application to protect.
         token: the shared secret, or None to allow anyone who can reach the socket
             (only sensible on a loopback bind, which the CLI enforces).
-        allowed_origins: extra origins accepted on WebSocket upgrades; the server's own
-            origin (from the ``Host`` header) is always accepted.
+        allowed_origins: extra origins accepted on WebSocket upgrades, besides those whose
+            host ``hosts`` trusts (loopback, configured and bound names).
+        hosts: the ``Host`` headers answered (default: loopback names only).
         max_body: largest request body accepted, in bytes (413 beyond).
         open_paths: paths served without a token (liveness probes).
     """
@@ -111,18 +116,23 @@ class Guard:
         *,
         token: str | None,
         allowed_origins: Iterable[str] = (),
+        hosts: AllowedHosts | None = None,
         max_body: int = 64 * 1024,
         open_paths: Iterable[str] = ("/healthz", "/readyz"),
     ) -> None:
         self._app = app
+        self._hosts = AllowedHosts() if hosts is None else hosts
         self._token = token.encode() if token else None
-        self._origins = {o.rstrip("/") for o in allowed_origins}
+        self._origins = {o.rstrip("/").lower() for o in allowed_origins}
         self._max_body = max_body
         self._open = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if not self._host_ok(scope):
+                await _http_error(send, 400, _UNKNOWN_HOST)
+                return
             if not self._authorised(scope):
                 await _http_error(send, 401, "missing or invalid token")
                 return
@@ -143,6 +153,9 @@ class Guard:
                     raise
                 await _http_error(send, 413, str(error))
         elif kind == "websocket":
+            if not self._host_ok(scope):
+                await _deny_upgrade(scope, receive, send, 403, _UNKNOWN_HOST)
+                return
             if not self._origin_ok(scope):
                 await _deny_upgrade(scope, receive, send, 403, "origin refused")
                 return
@@ -161,16 +174,21 @@ class Guard:
             return False
         return hmac.compare_digest(presented.encode(), self._token)
 
+    def _host_ok(self, scope: Scope) -> bool:
+        # No Host header at all is not a browser (browsers always send one): nothing
+        # to rebind. Every Host header present must be known.
+        return all(self._hosts.allows(host) for host in _header_values(scope, b"host"))
+
     def _origin_ok(self, scope: Scope) -> bool:
-        headers: dict[bytes, bytes] = dict(scope.get("headers", []))
-        origin = headers.get(b"origin")
-        if origin is None:
+        origins = _header_values(scope, b"origin")
+        if not origins:
             return True  # not a browser: nothing to forge a cross-site request with
-        text = origin.decode("latin-1").rstrip("/")
-        if text in self._origins:
-            return True
-        host = headers.get(b"host", b"").decode("latin-1")
-        return host != "" and urlsplit(text).netloc == host
+        hosts = _header_values(scope, b"host")
+        host = hosts[0] if len(hosts) == 1 else None
+        return all(
+            o.rstrip("/").lower() in self._origins or self._hosts.trusts_origin(o, host)
+            for o in origins
+        )
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
@@ -186,6 +204,16 @@ class Guard:
             return message
 
         return limited
+
+
+_UNKNOWN_HOST = (
+    "unknown Host header: the monitor answers loopback names, its bound address and the "
+    "hosts given with --allow-host (or REBELLION_ALLOWED_HOSTS)"
+)
+
+
+def _header_values(scope: Scope, name: bytes) -> list[str]:
+    return [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name]
 
 
 class _BodyTooLarge(Exception):

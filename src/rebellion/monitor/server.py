@@ -2,11 +2,13 @@
 
 :func:`build` wires the parts (host sampler, history store, transformer, alert rules,
 WebSocket hub, Prometheus exposition) into an ASGI app; :func:`serve` runs it with
-uvicorn after the bind check: a non-loopback address needs a token.
+uvicorn after the bind check: a non-loopback address needs a token. Whatever the bind,
+only known ``Host`` names are answered (loopback ones, ``--allow-host``, the bound one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 from .. import config
 from ..errors import ConfigError
 from .app import create_app
+from .hosts import AllowedHosts, check_origins
 from .security import Guard, RedactTokens, is_loopback
 from .service import MonitorService
 from .store import HistoryStore
@@ -35,14 +38,22 @@ class ServeOptions:
     token: str | None = None
     interval: float = 1.0
     allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
 
     def checked(self) -> ServeOptions:
-        """Return the options with the token taken from ``REBELLION_TOKEN`` if unset.
+        """Return the options with the token and allowed hosts taken from the environment.
+
+        ``REBELLION_TOKEN`` and ``REBELLION_ALLOWED_HOSTS`` (comma-separated) apply when
+        the option itself is not given.
 
         Raises:
-            ConfigError: on a non-loopback bind without a token, or a bad port/interval.
+            ConfigError: on a non-loopback bind without a token, a bad port/interval or
+                an allowed host that is not a host.
         """
         token = self.token or config.setting("token") or None
+        hosts = self.allowed_hosts or tuple(config.setting("allowed_hosts") or ())
+        AllowedHosts(hosts, bind=self.host)  # fail now, not at the first request
+        origins = check_origins(self.allowed_origins)
         if not 0 <= self.port <= 65535:
             raise ConfigError("port", "an integer in [0, 65535]", self.port)
         if not 0.05 <= self.interval <= 3600:
@@ -56,9 +67,7 @@ class ServeOptions:
             )
         if token is not None and len(token) < 16:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
-        return ServeOptions(
-            self.host, self.port, self.db, token, self.interval, self.allowed_origins
-        )
+        return dataclasses.replace(self, token=token, allowed_hosts=hosts, allowed_origins=origins)
 
 
 def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, MonitorService]:
@@ -90,6 +99,8 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
         service,
         token=options.token,
         allowed_origins=options.allowed_origins,
+        allowed_hosts=options.allowed_hosts,
+        bind=options.host,
         metrics_text=exposition if metrics is not None else None,
         extra_status=service.health.status,
     )

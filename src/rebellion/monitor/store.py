@@ -29,10 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import final
 
-from .._validate import check_int, check_number
+from .._validate import check_duration, check_int, check_number
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_TIERS", "HistoryStore", "Point", "Tier"]
+__all__ = ["DEFAULT_TIERS", "MAX_TIME", "HistoryStore", "Point", "Tier"]
+
+MAX_TIME = 1e11
+"""Largest wall time (epoch seconds, about the year 5138) a query may name: SQLite's
+integers end near 9.2e18, and no history reaches this far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +230,11 @@ class HistoryStore:
             max_points: upper bound on the number of buckets (default 2,000).
 
         Raises:
-            ConfigError: on an unknown resolution or bad bounds.
+            ConfigError: on an unknown resolution or bounds outside [-MAX_TIME, MAX_TIME].
         """
-        check_number("since", since)
+        check_number("since", since, minimum=-MAX_TIME, maximum=MAX_TIME)
         if until is not None:
-            check_number("until", until, minimum=since)
+            check_number("until", until, minimum=since, maximum=MAX_TIME)
         limit = check_int("max_points", 2000 if max_points is None else max_points, minimum=1)
         with self._lock:
             pending = [(at, values) for at, values in self._buffer if metric in values]
@@ -313,13 +317,16 @@ class _Transaction:
 
 
 def _checked_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
+    given: object = tiers  # callers outside the type checker may pass anything
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise ConfigError("tiers", "a non-empty sequence of Tier", tiers)
     out = tuple(tiers)
     if not out or not all(isinstance(t, Tier) for t in out):
         raise ConfigError("tiers", "a non-empty sequence of Tier", tiers)
     previous = 0
     for tier in out:
         check_int("tiers[].resolution", tier.resolution, minimum=1)
-        check_number("tiers[].retention", tier.retention, minimum=tier.resolution)
+        check_duration("tiers[].retention", tier.retention, minimum=tier.resolution)
         if tier.resolution <= previous:
             raise ConfigError("tiers", "ordered by strictly increasing resolution", tiers)
         previous = tier.resolution

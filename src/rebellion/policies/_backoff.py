@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, final
 
-from .._validate import check_choice, check_number
+from .._validate import check_choice, check_duration, check_number
 from ..errors import ConfigError
 
 __all__ = ["JITTER_KINDS", "Backoff", "Jitter"]
@@ -61,8 +61,8 @@ class Backoff:
     jitter: Jitter = "full"
 
     def __post_init__(self) -> None:
-        initial = check_number("initial_delay", self.initial_delay, minimum=0.0)
-        cap = check_number("max_delay", self.max_delay, minimum=0.0)
+        initial = check_duration("initial_delay", self.initial_delay)
+        cap = check_duration("max_delay", self.max_delay)
         factor = check_number("backoff_factor", self.backoff_factor, minimum=1.0)
         jitter = check_choice("jitter", self.jitter, JITTER_KINDS)
         if initial > cap:

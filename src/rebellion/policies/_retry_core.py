@@ -27,7 +27,7 @@ from typing import Any, TypeVar, final
 from .._clock import Clock
 from .._events import Event, EventStream
 from .._policy import is_async_callable
-from .._validate import check_exception_types, check_int, check_number
+from .._validate import check_duration, check_exception_types, check_int
 from ..config import setting
 from ..errors import ConfigError, RetryExhaustedError
 from ._backoff import Backoff
@@ -147,7 +147,7 @@ class RetryCore:
         )
         self.deadline = None
         if deadline is not None:
-            self.deadline = check_number("deadline", deadline, minimum=0.0, exclusive_minimum=True)
+            self.deadline = check_duration("deadline", deadline, exclusive_minimum=True)
         self.retry_on = _check_retry_on(Exception if retry_on is None else retry_on)
         self.retry_if = check_callable("retry_if", retry_if)
         self.retry_if_result = check_callable("retry_if_result", retry_if_result)

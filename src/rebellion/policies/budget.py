@@ -27,7 +27,7 @@ from typing import Any, ClassVar, final
 
 from .._clock import Clock
 from .._registry import registry
-from .._validate import check_clock, check_int, check_name, check_number
+from .._validate import check_clock, check_duration, check_int, check_name, check_number
 from ..config import setting
 
 __all__ = ["RetryBudget"]
@@ -68,11 +68,11 @@ class RetryBudget:
             percent = setting("retry.budget_percent")
         if min_retries_per_second is None:
             min_retries_per_second = setting("retry.budget_min_per_second")
-        self.percent = check_number("percent", percent, minimum=0.0)
+        self.percent = check_number("percent", percent, minimum=0.0, maximum=1e6)
         self.min_retries_per_second = check_number(
-            "min_retries_per_second", min_retries_per_second, minimum=0.0
+            "min_retries_per_second", min_retries_per_second, minimum=0.0, maximum=1e9
         )
-        self.ttl = check_number("ttl", ttl, minimum=0.0, exclusive_minimum=True)
+        self.ttl = check_duration("ttl", ttl, exclusive_minimum=True)
         self.name = check_name("name", name)
         self._clock = clock = check_clock(clock)
         self._monotonic = clock.monotonic

@@ -29,7 +29,7 @@ from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy
 from .._registry import registry
-from .._validate import check_clock, check_int, check_name, check_optional_number
+from .._validate import check_clock, check_int, check_name, check_optional_duration
 from ._bulkhead_core import BulkheadCore
 
 __all__ = ["Bulkhead", "BulkheadRejected", "BulkheadResized", "get_bulkhead"]
@@ -96,7 +96,7 @@ class Bulkhead(Policy):
         self.name = check_name("name", name)
         limit = check_int("max_concurrent", max_concurrent, minimum=1)
         queue = check_int("max_queue", max_queue, minimum=0)
-        wait = check_optional_number("max_wait", max_wait, minimum=0.0)
+        wait = check_optional_duration("max_wait", max_wait)
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._core = BulkheadCore(self.name, limit, queue, wait, self._clock, self._rejected)

@@ -33,7 +33,7 @@ from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy
 from .._registry import registry
-from .._validate import check_clock, check_fraction, check_name, check_number
+from .._validate import check_clock, check_duration, check_fraction, check_name, check_seed
 from ..errors import ConfigError
 
 __all__ = ["Chaos", "FaultInjected"]
@@ -104,7 +104,7 @@ class Chaos(Policy):
         if not isinstance(enabled, bool):
             raise ConfigError("enabled", "True or False", enabled)
         self._enabled = enabled
-        self._random = random.Random(seed)
+        self._random = random.Random(check_seed(seed))
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._counts = {"calls": 0, "passed": 0, LATENCY: 0, ERROR: 0, RESULT: 0}
@@ -271,10 +271,10 @@ def _latency(value: object) -> tuple[float, float]:
     if isinstance(value, tuple):
         if len(value) != 2:
             raise ConfigError("latency", "seconds or a (low, high) pair", value)
-        low = check_number("latency", value[0], minimum=0.0)
-        high = check_number("latency", value[1], minimum=low)
+        low = check_duration("latency", value[0])
+        high = check_duration("latency", value[1], minimum=low)
         return low, high
-    seconds = check_number("latency", value, minimum=0.0)
+    seconds = check_duration("latency", value)
     return seconds, seconds
 
 

@@ -38,7 +38,13 @@ from .._clock import Clock, SystemClock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy
 from .._registry import registry
-from .._validate import check_clock, check_int, check_name, check_optional_number
+from .._validate import (
+    check_clock,
+    check_int,
+    check_name,
+    check_optional_duration,
+    check_optional_number,
+)
 from ..errors import ConfigError
 from ._atomic import GIL_ATOMIC
 from ._hedge_race import Race, RaceQueue
@@ -124,14 +130,18 @@ class Hedge(Policy):
         listeners: Iterable[Listener] = (),
     ) -> None:
         self.name = check_name("name", name)
-        fixed = check_optional_number("delay", delay, minimum=0.0)
+        fixed = check_optional_duration("delay", delay)
         self.percentile = check_optional_number("percentile", percentile, minimum=0.0)
         if self.percentile is not None and self.percentile > 100:
             raise ConfigError("percentile", "a number in [0, 100] or None", percentile)
         self.delay = 0.1 if fixed is None else fixed
         self.sample_size = check_int("sample_size", sample_size, minimum=1)
-        self.min_samples = check_int("min_samples", min_samples, minimum=1, maximum=sample_size)
-        self.max_hedged_attempts = check_int("max_hedged_attempts", max_hedged_attempts, minimum=1)
+        self.min_samples = check_int(
+            "min_samples", min_samples, minimum=1, maximum=self.sample_size, bound="sample_size"
+        )
+        self.max_hedged_attempts = check_int(
+            "max_hedged_attempts", max_hedged_attempts, minimum=1, maximum=1000
+        )
         self.max_workers = check_int("max_workers", max_workers, minimum=1)
         self._clock = check_clock(clock)
         self._real_clock = isinstance(self._clock, SystemClock)

@@ -48,7 +48,7 @@ from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy, is_async_callable
 from .._registry import registry
-from .._validate import check_clock, check_name, check_number
+from .._validate import check_clock, check_duration, check_name
 from ..config import setting
 from ..errors import TimeoutExceededError
 from ._counter import AtomicCounter
@@ -115,7 +115,7 @@ class Timeout(Policy):
     ) -> None:
         if seconds is None:
             seconds = setting("timeout.seconds")
-        self.seconds = check_number("seconds", seconds, minimum=0.0, exclusive_minimum=True)
+        self.seconds = check_duration("seconds", seconds, exclusive_minimum=True)
         self.name = check_name("name", name)
         self._clock = clock = check_clock(clock)
         self._events = EventStream(self.name, listeners)

@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, final
 
-from ..._validate import check_choice, check_int, check_number, check_optional_number
+from ..._validate import (
+    check_choice,
+    check_duration,
+    check_int,
+    check_number,
+    check_optional_number,
+)
 from ...errors import ConfigError
 from ...policies._backoff import Backoff
 
@@ -106,12 +112,12 @@ class BatchConfig:
         object.__setattr__(self, "strategy", strategy)
         largest = check_int("max_batch_size", self.max_batch_size, minimum=1)
         check_int("min_batch_size", self.min_batch_size, minimum=1, maximum=largest)
-        check_number("max_wait", self.max_wait, minimum=0.0, allow_inf=True)
+        check_duration("max_wait", self.max_wait, allow_inf=True)
         check_int("max_queue_size", self.max_queue_size, minimum=1)
         check_int("max_concurrent_batches", self.max_concurrent_batches, minimum=1)
-        check_number("aging_interval", self.aging_interval, minimum=0.0, exclusive_minimum=True)
+        check_duration("aging_interval", self.aging_interval, exclusive_minimum=True)
         check_int("adaptive_window", self.adaptive_window, minimum=2)
-        check_number("latency_target", self.latency_target, minimum=0.0, exclusive_minimum=True)
+        check_duration("latency_target", self.latency_target, exclusive_minimum=True)
         check_optional_number(
             "performance_target", self.performance_target, minimum=0.0, exclusive_minimum=True
         )
@@ -122,7 +128,7 @@ class BatchConfig:
         if self.load_signal is not None and not callable(self.load_signal):
             raise ConfigError("load_signal", "a callable returning a load in [0, 1]", None)
         check_number("load_threshold", self.load_threshold, minimum=0.0, maximum=1.0)
-        check_number("load_delay", self.load_delay, minimum=0.0)
+        check_duration("load_delay", self.load_delay)
         if self.worker_pool_size is not None:
             check_int("worker_pool_size", self.worker_pool_size, minimum=1, maximum=1024)
         for flag in (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import final
 
-from ..._validate import check_int, check_number
+from ..._validate import check_duration, check_int
 from ...errors import ConfigError
 from ._algorithms import LimitAlgorithm
 
@@ -65,8 +65,11 @@ class SampleWindow:
         if not isinstance(algorithm, LimitAlgorithm):
             raise ConfigError("algorithm", "a LimitAlgorithm", algorithm)
         self.algorithm = algorithm
-        self.min_window = check_number("min_window", min_window, minimum=0.0)
-        self.max_window = check_number("max_window", max_window, minimum=self.min_window)
+        self.min_window = check_duration("min_window", min_window)
+        self.max_window = check_duration("max_window", max_window)
+        if self.max_window < self.min_window:
+            rule = f"a number of seconds >= min_window ({self.min_window:g})"
+            raise ConfigError("max_window", rule, max_window)
         self.min_samples = check_int("min_samples", min_samples, minimum=1)
         self._next_update = 0.0
         self._reset()

@@ -525,9 +525,11 @@ def _algorithm(
                 )
         return algorithm
     kind = check_choice("algorithm", algorithm, ALGORITHMS)
-    low = 1 if minimum is None else minimum
-    start = max(20, low) if initial is None else initial
-    high = max(1000, start) if maximum is None else maximum
+    low = 1 if minimum is None else check_int("min_limit", minimum, minimum=1)
+    cap = None if maximum is None else check_int("max_limit", maximum, minimum=low)
+    default = max(20, low) if cap is None else min(max(20, low), cap)
+    start = default if initial is None else check_int("initial_limit", initial, minimum=low)
+    high = max(1000, start) if cap is None else cap
     return ALGORITHMS[kind](initial_limit=start, min_limit=low, max_limit=high)
 
 

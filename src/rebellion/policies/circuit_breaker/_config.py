@@ -10,6 +10,7 @@ from typing import Any, final
 from ... import config
 from ..._validate import (
     check_choice,
+    check_duration,
     check_exception_types,
     check_fraction,
     check_int,
@@ -102,16 +103,13 @@ class BreakerConfig:
         threshold = check_int(
             "failure_threshold", default(failure_threshold, "failure_threshold"), minimum=1
         )
-        reset = check_number(
-            "reset_timeout",
-            default(reset_timeout, "reset_timeout"),
-            minimum=0.0,
-            exclusive_minimum=True,
+        reset = check_duration(
+            "reset_timeout", default(reset_timeout, "reset_timeout"), exclusive_minimum=True
         )
         cap_raw = max_reset_timeout
         if cap_raw is None:
             cap_raw = max(reset, config.setting("circuit_breaker.max_reset_timeout"))
-        cap = check_number("max_reset_timeout", cap_raw, minimum=reset)
+        cap = check_duration("max_reset_timeout", cap_raw, minimum=reset)
         factor = check_number(
             "exponential_backoff_factor",
             default(exponential_backoff_factor, "exponential_backoff_factor"),

@@ -304,7 +304,10 @@ class BreakerCore:
         self.state = new
         self.epoch += 1
         if new is OPEN:
-            wait = self.cfg.reset_timeout * self.cfg.exponential_backoff_factor**self.level
+            try:
+                wait = self.cfg.reset_timeout * self.cfg.exponential_backoff_factor**self.level
+            except OverflowError:  # factor ** level left the floats long after the cap
+                wait = math.inf
             wait = min(wait, self.cfg.max_reset_timeout)
             if self.cfg.reset_timeout_jitter:
                 spread = self.cfg.reset_timeout_jitter

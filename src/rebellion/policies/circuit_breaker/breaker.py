@@ -15,7 +15,7 @@ from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._policy import Policy
 from ..._registry import registry
-from ..._validate import check_clock, check_name
+from ..._validate import check_clock, check_int, check_name, check_seed
 from ...errors import CircuitOpenError, ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
@@ -141,6 +141,7 @@ class CircuitBreaker(Policy):
     ) -> None:
         self.name = check_name("name", name)
         if max_failures is not None:
+            max_failures = check_int("max_failures", max_failures, minimum=1)
             if failure_threshold is not None and failure_threshold != max_failures:
                 raise ConfigError(
                     "max_failures",
@@ -175,7 +176,7 @@ class CircuitBreaker(Policy):
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._core = BreakerCore(
-            self.name, self.config, self._clock, random.Random(seed), self.events
+            self.name, self.config, self._clock, random.Random(check_seed(seed)), self.events
         )
         registry.track(self)
 

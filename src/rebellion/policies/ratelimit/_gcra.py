@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 from typing import final
 
-from ..._validate import check_int, check_number
+from ..._validate import MAX_DURATION, check_duration, check_int, check_number
 from ...errors import ConfigError
 from .._atomic import GIL_ATOMIC
 
@@ -49,7 +49,9 @@ def check_rate(rate: object, per: object, burst: object) -> tuple[float, float, 
         ConfigError: naming the parameter.
     """
     r = check_number("rate", rate, minimum=0.0, exclusive_minimum=True)
-    p = check_number("per", per, minimum=0.0, exclusive_minimum=True)
+    p = check_duration("per", per, exclusive_minimum=True)
+    if p / r > MAX_DURATION:  # one token per 31 years is no rate the clock can keep
+        raise ConfigError("rate", f"a number >= per / {MAX_DURATION:g} ({p / MAX_DURATION:g})", r)
     b = check_number("burst", max(1.0, r) if burst is None else burst, minimum=1.0)
     return r, p, b
 

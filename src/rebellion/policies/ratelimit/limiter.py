@@ -21,7 +21,7 @@ from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._policy import Policy
 from ..._registry import registry
-from ..._validate import check_clock, check_name, check_number
+from ..._validate import check_clock, check_duration, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
 from ._events import RateChanged, RateLimitExceeded
 from ._gcra import GcraCore, check_cost, check_rate
@@ -82,7 +82,7 @@ class RateLimiter(Policy):
     ) -> None:
         self.name = check_name("name", name)
         r, p, b = check_rate(rate, per, burst)
-        self.max_wait = check_number("max_wait", max_wait, minimum=0.0, allow_inf=True)
+        self.max_wait = check_duration("max_wait", max_wait, allow_inf=True)
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._core = GcraCore(r, p, b)
