@@ -13,7 +13,11 @@
     ├── TimeoutExceededError (also TimeoutError)
     └── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
 
-Rejected versus failed lets callers shed load differently from handling failures:
+Rejected versus failed lets callers shed load differently from handling failures.
+A :class:`StorageError` is not a rejection: a write that timed out may still have been
+applied, so it is retried (the durable queues make such a retry idempotent) rather
+than shed.
+
 
 >>> try:
 ...     raise CircuitOpenError("payments", remaining=2.5, state="OPEN")
@@ -25,6 +29,7 @@ Rejected versus failed lets callers shed load differently from handling failures
 from __future__ import annotations
 
 __all__ = [
+    "BackendUnavailableError",
     "BulkheadFullError",
     "CircuitOpenError",
     "CircuitOpenException",
@@ -35,6 +40,9 @@ __all__ = [
     "RebellionError",
     "RejectedError",
     "RetryExhaustedError",
+    "StorageError",
+    "StorageFullError",
+    "StoreCorruptError",
     "TimeoutExceededError",
 ]
 
@@ -201,3 +209,43 @@ class RetryExhaustedError(RebellionError):
 
     def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
         return (type(self), (self.policy, self.attempts, self.reason, self.last_result))
+
+
+class StorageError(RebellionError):
+    """A durable store (a SQLite file, a Redis server) could not take or give data.
+
+    The operation that raised it was not acknowledged: an ``enqueue`` that raises
+    returned no id, so the caller still owns the request.
+
+    Attributes:
+        store: name of the queue or cache tier whose store failed.
+        retry_after: seconds after which a new attempt may succeed, if known.
+    """
+
+    def __init__(self, store: str, message: str, retry_after: float | None = None) -> None:
+        self.store = store
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
+        return (type(self), (self.store, self.message, self.retry_after))
+
+
+class StoreCorruptError(StorageError):
+    """The store's file failed an integrity check, or SQLite found it malformed.
+
+    A store refused this way is never written to again: fix or move the file aside
+    (``sqlite3 damaged.db .recover``) and open a new one.
+    """
+
+
+class StorageFullError(StorageError):
+    """The disk, or the size cap the store was given, is full; nothing was written."""
+
+
+class BackendUnavailableError(StorageError):
+    """The store's server did not answer (down, unreachable, frozen or overloaded).
+
+    The write may or may not have been applied; ``retry_after`` says when to try again.
+    """

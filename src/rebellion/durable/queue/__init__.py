@@ -11,6 +11,7 @@ from ._model import (
     Delivery,
     RequestCompleted,
     RequestDeadLettered,
+    RequestQuarantined,
     RequestRetryScheduled,
 )
 from ._request import RetryableRequest
@@ -26,6 +27,7 @@ __all__ = [
     "RedisRequestQueue",
     "RequestCompleted",
     "RequestDeadLettered",
+    "RequestQuarantined",
     "RequestRetryScheduled",
     "RetryableRequest",
     "current_delivery",

@@ -26,6 +26,8 @@ import os
 import sqlite3
 import threading
 import uuid
+import warnings
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, final
@@ -33,13 +35,15 @@ from typing import Any, final
 from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._registry import registry
-from ..._validate import check_clock, check_int, check_name, check_number
-from ...errors import ConfigError, QueueFullError
+from ..._sqlite import INTEGRITY_MODES, storage_error, verify_integrity
+from ..._validate import check_choice, check_clock, check_int, check_name, check_number
+from ...errors import ConfigError, QueueFullError, StorageError
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
 from . import _sqlite_store as sql
 from ._model import DeadLetter, Delivery
-from ._request import RetryableRequest, decode_payload
+from ._request import RetryableRequest
+from ._sqlite_store import decode_row
 from ._worker import WorkerLoop
 from ._writer import GroupCommitWriter
 
@@ -60,6 +64,17 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _text(raw: object) -> str:
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _abandon(writer: GroupCommitWriter, reader: sqlite3.Connection, label: str) -> None:
+    """Release an unclosed queue's thread and files (it was garbage-collected)."""
+    warnings.warn(f"unclosed {label}: call close()", ResourceWarning, stacklevel=2)
+    writer.close(wait=False)  # the thread finishes queued writes and closes its file
+    reader.close()
+
+
 @final
 class PersistentRequestQueue(WorkerLoop):
     """A durable, prioritised, at-least-once request queue in one SQLite file.
@@ -76,12 +91,23 @@ class PersistentRequestQueue(WorkerLoop):
         poll_interval: longest idle wait before looking for requests enqueued by other
             processes (enqueues in this process wake workers at once).
         idempotency_ttl: seconds an idempotency key is remembered.
+        integrity_check: how the file is checked when the queue opens it: ``"full"``
+            (``PRAGMA quick_check``, reads every page), ``"light"`` (header, schema and
+            the ends of every table: a few page reads), or ``"auto"`` (full up to 64 MiB).
+        max_bytes: cap on the database file's size (``None``: the disk's free space);
+            an enqueue beyond it raises :class:`~rebellion.errors.StorageFullError`.
         listeners: event listeners (``RequestCompleted``, ``RequestRetryScheduled``,
-            ``RequestDeadLettered``).
+            ``RequestDeadLettered``, ``RequestQuarantined``).
 
     Raises:
         ConfigError: a parameter is invalid, or the database cannot be opened for
             writing; the message names the parameter.
+        StoreCorruptError: the file is damaged (or is not a SQLite database); the queue
+            refuses it rather than acknowledge requests into it.
+        StorageFullError: the disk is too full to open the queue.
+
+    A queue holds a writer thread and two connections until :meth:`close`; one that is
+    garbage-collected unclosed releases them itself and warns (``ResourceWarning``).
     """
 
     def __init__(
@@ -95,6 +121,8 @@ class PersistentRequestQueue(WorkerLoop):
         retry_backoff: Backoff | None = None,
         poll_interval: float = 1.0,
         idempotency_ttl: float = 86_400.0,
+        integrity_check: str = "auto",
+        max_bytes: int | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
         if not isinstance(storage_path, str | os.PathLike) or not str(storage_path):
@@ -120,6 +148,9 @@ class PersistentRequestQueue(WorkerLoop):
         self._key_ttl = check_number(
             "idempotency_ttl", idempotency_ttl, minimum=0.0, allow_inf=True
         )
+        check_choice("integrity_check", integrity_check, INTEGRITY_MODES)
+        if max_bytes is not None:
+            check_int("max_bytes", max_bytes, minimum=65_536, maximum=2**62)
         self._events = EventStream(self.name, listeners)
         self._init_worker()
         self._enqueued = AtomicCounter()
@@ -127,30 +158,52 @@ class PersistentRequestQueue(WorkerLoop):
         self._rejected = AtomicCounter()
         self._token_prefix = uuid.uuid4().hex[:12] + "-"
         self._tokens = AtomicCounter()
-        self._writer, self._reader = self._open(path)
+        self._writer, self._reader = self._open(path, integrity_check, max_bytes)
         self._read_lock = threading.Lock()
+        # Dropped without close(): stop the thread and close the files anyway, and say so.
+        self._finalizer = weakref.finalize(self, _abandon, self._writer, self._reader, repr(self))
+        self._finalizer.atexit = False
         registry.track(self)
 
-    @staticmethod
-    def _open(path: str) -> tuple[GroupCommitWriter, sqlite3.Connection]:
+    def _open(
+        self, path: str, integrity: str, max_bytes: int | None
+    ) -> tuple[GroupCommitWriter, sqlite3.Connection]:
         parent = Path(path).parent
         if not parent.is_dir():
             raise ConfigError("storage_path", f"a path in an existing directory ({parent})", path)
         if Path(path).is_dir():
             raise ConfigError("storage_path", "a file path, not a directory", path)
+        conn: sqlite3.Connection | None = None
         try:
             conn = _connect(path)
-            sql.create_schema(conn)
-            # Probe for write access now, not at the first enqueue.
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("UPDATE meta SET value = value WHERE name = 'done'")
-            conn.execute("COMMIT")
+            # On a connection of its own: the writer's page cache starts empty, so a page
+            # damaged later is read from the file (and refused), not from a cached copy.
+            checker = sqlite3.connect(path, timeout=30.0)
+            try:
+                verify_integrity(checker, self.name, path, integrity)
+            finally:
+                checker.close()
+            if max_bytes is not None:
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page)}")
+            sql.create_schema(conn)  # also probes for write access, not at the first enqueue
             reader = _connect(path)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, StorageError) as error:
+            if conn is not None:
+                conn.close()
+            if isinstance(error, StorageError):
+                raise
+            mapped = storage_error(error, self.name, path)
+            if mapped is not None:
+                raise mapped from error
             raise ConfigError(
                 "storage_path", f"a writable SQLite database (sqlite3: {error})", path
             ) from error
-        return GroupCommitWriter(conn, name=Path(path).stem), reader
+        name = self.name  # not self: the writer must not keep the queue alive
+        writer = GroupCommitWriter(
+            conn, name=Path(path).stem, translate=lambda e: storage_error(e, name, path)
+        )
+        return writer, reader
 
     # -- producing --------------------------------------------------------------------
     def _prepare(
@@ -272,16 +325,35 @@ class PersistentRequestQueue(WorkerLoop):
         """Return up to ``limit`` dead-lettered requests, oldest failure first."""
         check_int("limit", limit, minimum=1)
         rows = self._read(
-            "SELECT id, operation, payload, priority, deliveries, max_retries, last_error,"
-            " enqueued_at, failed_at, idempotency_key FROM dead_letters"
+            "SELECT CAST(id AS BLOB), CAST(operation AS BLOB), CAST(payload AS BLOB), priority,"
+            " deliveries, max_retries, CAST(last_error AS BLOB), enqueued_at, failed_at,"
+            " CAST(idempotency_key AS BLOB) FROM dead_letters"
             " ORDER BY failed_at, id LIMIT ?",
             (limit,),
         )
         letters = []
         for rid, op, payload, prio, count, retries, error, at, failed, key in rows:
-            args, kwargs = decode_payload(payload)
+            damage = None
+            try:
+                rid, op, args, kwargs = decode_row(rid, op, payload)
+            except ValueError as reason:
+                # Listed as it is, not raised: one damaged row must not hide the others.
+                rid, op, args, kwargs, damage = _text(rid), _text(op), [], {}, str(reason)
             letters.append(
-                DeadLetter(rid, op, args, kwargs, prio, count, retries, error, at, failed, key)
+                DeadLetter(
+                    rid,
+                    op,
+                    args,
+                    kwargs,
+                    prio,
+                    count,
+                    retries,
+                    _text(error),
+                    at,
+                    failed,
+                    None if key is None else _text(key),
+                    damage,
+                )
             )
         return letters
 
@@ -316,8 +388,15 @@ class PersistentRequestQueue(WorkerLoop):
 
     # -- observing --------------------------------------------------------------------
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._read_lock:
-            return self._reader.execute(query, params).fetchall()
+        self._writer.check_usable()
+        try:
+            with self._read_lock:
+                return self._reader.execute(query, params).fetchall()
+        except sqlite3.Error as error:
+            mapped = self._writer.translate(error)  # a damaged file also stops writes
+            if mapped is error:
+                raise
+            raise mapped from error
 
     def stats(self) -> dict[str, Any]:
         """Return a snapshot: queue contents, this process's counts, commit batching."""
@@ -355,6 +434,7 @@ class PersistentRequestQueue(WorkerLoop):
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
         """Finish queued writes, then close the database (processing must be stopped)."""
+        self._finalizer.detach()
         self._writer.close()
         with self._read_lock:
             self._reader.close()
