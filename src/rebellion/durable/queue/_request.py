@@ -120,7 +120,17 @@ class RetryableRequest:
             ``kwargs['url']``, ``operation_func``, ...).
     """
 
-    __slots__ = ("args", "idempotency_key", "kwargs", "max_retries", "operation", "payload")
+    # __weakref__: a queue remembers, weakly, the id of an enqueue whose outcome it could
+    # not learn, so that retrying the same request object reuses that id.
+    __slots__ = (
+        "__weakref__",
+        "args",
+        "idempotency_key",
+        "kwargs",
+        "max_retries",
+        "operation",
+        "payload",
+    )
 
     def __init__(
         self,

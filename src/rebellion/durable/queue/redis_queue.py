@@ -13,6 +13,15 @@ shares; delays and retry backoff use the queue's ``clock``. A lease lasts the qu
 ``lease_timeout``; :meth:`extend_lease` restarts it (it cannot exceed one
 ``lease_timeout`` from now).
 
+Faults: every command waits at most ``timeout`` seconds, so a frozen server cannot
+block a caller for longer; an unreachable, frozen or overloaded server raises
+:class:`~rebellion.errors.BackendUnavailableError` (``retry_after``: the queue's
+``poll_interval``), an out-of-memory one :class:`~rebellion.errors.StorageFullError`.
+An enqueue that raised may still have been stored (the reply was lost, not the write),
+so the queue keeps that attempt's request id, weakly, on the request object: enqueueing
+the same :class:`RetryableRequest` again sends the same id, and Redis stores it once
+(also when it has completed meanwhile, for ``retry_window`` seconds).
+
 >>> RedisRequestQueue.kind
 'durable_queue'
 """
@@ -22,19 +31,27 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
+import weakref
 from collections.abc import Iterable
-from typing import Any, final
+from typing import Any, NoReturn, final
+from urllib.parse import urlsplit
 
 from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...backends.redis import async_client, redis_module, sync_client
-from ...errors import ConfigError, QueueFullError
+from ...errors import (
+    BackendUnavailableError,
+    ConfigError,
+    QueueFullError,
+    StorageError,
+    StorageFullError,
+)
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
 from . import _redis_lua as lua
-from ._model import DeadLetter, Delivery
+from ._model import QUARANTINED, DeadLetter, Delivery
 from ._request import RetryableRequest, decode_payload
 from ._worker import WorkerLoop
 
@@ -44,7 +61,38 @@ _PRIORITY_LIMIT = 2**53  # priorities are Redis sorted-set scores: exact doubles
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _letter(rid: str, raw: dict[Any, Any]) -> DeadLetter:
+    """Build a dead letter from its hash; a damaged one is listed with ``damage`` set."""
+    h = {_text(k): _text(v) for k, v in raw.items()}
+    damage = None
+    try:
+        args, kwargs = decode_payload(h.get("payload", ""))
+    except ValueError as reason:
+        args, kwargs, damage = [], {}, str(reason)
+
+    def number(field: str, kind: type[float] | type[int]) -> Any:
+        try:
+            return kind(h.get(field, "0"))
+        except ValueError:
+            return kind(0)
+
+    return DeadLetter(
+        rid,
+        h.get("op", ""),
+        args,
+        kwargs,
+        number("prio", int),
+        number("deliveries", int),
+        number("retries", int),
+        h.get("error", ""),
+        number("at", float),
+        number("failed", float),
+        h.get("key") or None,
+        damage,
+    )
 
 
 @final
@@ -62,6 +110,11 @@ class RedisRequestQueue(WorkerLoop):
         poll_interval: longest idle wait before looking for new requests again.
         idempotency_ttl: seconds an idempotency key is remembered (``inf``: forever).
         max_connections: connections per client; more concurrent callers wait for one.
+        timeout: seconds a command (or a wait for a free connection) may take before
+            :class:`~rebellion.errors.BackendUnavailableError`; ``None`` waits forever.
+        connect_timeout: seconds to connect (default: ``timeout``).
+        retry_window: seconds a completed request's id is remembered, so that a retried
+            enqueue of it is not stored again (``0``: only while it is queued or dead).
         listeners: event listeners.
 
     Raises:
@@ -82,6 +135,9 @@ class RedisRequestQueue(WorkerLoop):
         poll_interval: float = 1.0,
         idempotency_ttl: float = 86_400.0,
         max_connections: int = 32,
+        timeout: float | None = 2.0,
+        connect_timeout: float | None = None,
+        retry_window: float = 300.0,
         listeners: Iterable[Listener] = (),
     ) -> None:
         redis_module()  # a clear ImportError before any other check
@@ -116,7 +172,19 @@ class RedisRequestQueue(WorkerLoop):
         self._consumer = uuid.uuid4().hex[:16]
         self._tokens = AtomicCounter()
         self._max_connections = check_int("max_connections", max_connections, minimum=1)
-        self._sync = sync_client(redis_url, max_connections=self._max_connections)
+        self._timeout, self._connect_timeout = timeout, connect_timeout
+        window = check_number("retry_window", retry_window, minimum=0.0, maximum=86_400.0 * 30)
+        self._retry_window_ms = round(window * 1000)
+        self._unsettled: weakref.WeakKeyDictionary[RetryableRequest, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._where = urlsplit(redis_url).netloc.rpartition("@")[2] or redis_url
+        self._sync = sync_client(
+            redis_url,
+            max_connections=self._max_connections,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+        )
         self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._sync_scripts: dict[str, Any] = {}
@@ -128,7 +196,12 @@ class RedisRequestQueue(WorkerLoop):
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
             # redis.asyncio connections belong to one event loop.
-            self._async = async_client(self.redis_url, max_connections=self._max_connections)
+            self._async = async_client(
+                self.redis_url,
+                max_connections=self._max_connections,
+                timeout=self._timeout,
+                connect_timeout=self._connect_timeout,
+            )
             self._async_loop = loop
         return self._async
 
@@ -142,13 +215,45 @@ class RedisRequestQueue(WorkerLoop):
         if runner is None:
             # EVALSHA, re-sending the source only after a SCRIPT FLUSH or a restart.
             runner = scripts[script] = client.register_script(script)
-        return await runner(args=[self._keys, *args])
+        try:
+            return await runner(args=[self._keys, *args])
+        except Exception as error:
+            self._fault(error)
 
     def _eval_sync(self, script: str, *args: Any) -> Any:
         runner = self._sync_scripts.get(script)
         if runner is None:
             runner = self._sync_scripts[script] = self._sync.register_script(script)
-        return runner(args=[self._keys, *args])
+        try:
+            return runner(args=[self._keys, *args])
+        except Exception as error:
+            self._fault(error)
+
+    def _fault(self, error: Exception) -> NoReturn:
+        """Raise ``error`` as the rebellion error it means (or as it is)."""
+        mapped = self._storage_error(error)
+        if mapped is None:
+            raise error
+        raise mapped from error
+
+    def _storage_error(self, error: Exception) -> StorageError | None:
+        exc = redis_module().exceptions
+        text = str(error)
+        if isinstance(error, exc.OutOfMemoryError) or text.startswith("OOM"):
+            return StorageFullError(
+                self.name, f"Redis at {self._where} is out of memory ({text}); nothing written"
+            )
+        down = (exc.ConnectionError, exc.TimeoutError, exc.ReadOnlyError, OSError)
+        busy = isinstance(error, exc.ResponseError) and text.startswith(
+            ("BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+        )
+        if isinstance(error, down) or busy:
+            return BackendUnavailableError(
+                self.name,
+                f"Redis at {self._where} did not answer: {type(error).__name__}: {text or '-'}",
+                retry_after=self._poll_interval,
+            )
+        return None
 
     # -- producing --------------------------------------------------------------------
     def _prepare(
@@ -161,8 +266,10 @@ class RedisRequestQueue(WorkerLoop):
         visible = now + check_number("delay", delay, minimum=0.0)
         if not_before is not None:
             visible = max(visible, check_number("not_before", not_before))
+        # The id of an earlier attempt whose outcome is unknown: Redis stores it once.
+        request_id = self._unsettled.get(request) or uuid.uuid4().hex
         return [
-            uuid.uuid4().hex,
+            request_id,
             priority,
             request.operation,
             request.payload,
@@ -196,7 +303,12 @@ class RedisRequestQueue(WorkerLoop):
         Same arguments, result and errors as ``PersistentRequestQueue.enqueue``.
         """
         args = self._prepare(request, priority, delay, not_before)
-        return self._outcome(await self._eval(lua.ENQUEUE, *args))
+        try:
+            reply = await self._eval(lua.ENQUEUE, *args)
+        except StorageError:
+            self._unsettled[request] = args[0]
+            raise
+        return self._settled(request, reply)
 
     def enqueue_sync(
         self,
@@ -208,7 +320,16 @@ class RedisRequestQueue(WorkerLoop):
     ) -> str:
         """Blocking :meth:`enqueue` for code without an event loop."""
         args = self._prepare(request, priority, delay, not_before)
-        return self._outcome(self._eval_sync(lua.ENQUEUE, *args))
+        try:
+            reply = self._eval_sync(lua.ENQUEUE, *args)
+        except StorageError:
+            self._unsettled[request] = args[0]
+            raise
+        return self._settled(request, reply)
+
+    def _settled(self, request: RetryableRequest, reply: Any) -> str:
+        self._unsettled.pop(request, None)
+        return self._outcome(reply)
 
     # -- the durable steps workers use ------------------------------------------------
     async def _claim(
@@ -226,15 +347,25 @@ class RedisRequestQueue(WorkerLoop):
         if int(reply[0]) == 0:
             upcoming = _text(reply[1])
             return [], dead, float(upcoming) if upcoming else None
-        rid, op, payload, prio, attempt, retries = (_text(x) for x in reply[1:7])
-        args, kwargs = decode_payload(payload)
-        delivery = Delivery(
-            rid, op, args, kwargs, int(prio), int(attempt), int(retries), token, now + lease
-        )
+        raw_id, raw_op, payload, prio, attempt, retries = reply[1:7]
+        rid = _text(raw_id)
+        try:
+            op = raw_op.decode() if isinstance(raw_op, bytes) else str(raw_op)
+            args, kwargs = decode_payload(payload)
+            delivery = Delivery(
+                rid, op, args, kwargs, int(prio), int(attempt), int(retries), token, now + lease
+            )
+        except ValueError as damage:  # includes UnicodeDecodeError
+            # Quarantine: dead-letter it with the reason; the requests behind it go on.
+            reason = f"{QUARANTINED}{damage}"
+            await self._eval(lua.FAIL, raw_id, token, repr(now), -1, reason)
+            return [], [*dead, (rid, int(attempt), reason)], None
         return [delivery], dead, None
 
     async def _ack(self, delivery: Delivery) -> bool:
-        return bool(await self._eval(lua.ACK, delivery.id, delivery.lease_token))
+        return bool(
+            await self._eval(lua.ACK, delivery.id, delivery.lease_token, self._retry_window_ms)
+        )
 
     async def _fail(self, delivery: Delivery, delay: float | None, error: str) -> str:
         outcome = await self._eval(
@@ -259,32 +390,15 @@ class RedisRequestQueue(WorkerLoop):
     def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
         """Return up to ``limit`` dead-lettered requests, oldest failure first."""
         check_int("limit", limit, minimum=1)
-        ids = [_text(x) for x in self._sync.zrange(f"{self._keys}:deadidx", 0, limit - 1)]
-        pipe = self._sync.pipeline(transaction=False)
-        for rid in ids:
-            pipe.hgetall(f"{self._keys}:dead:{rid}")
-        letters = []
-        for rid, raw in zip(ids, pipe.execute(), strict=True):
-            if not raw:
-                continue
-            h = {_text(k): _text(v) for k, v in raw.items()}
-            args, kwargs = decode_payload(h["payload"])
-            letters.append(
-                DeadLetter(
-                    rid,
-                    h["op"],
-                    args,
-                    kwargs,
-                    int(h["prio"]),
-                    int(h["deliveries"]),
-                    int(h["retries"]),
-                    h["error"],
-                    float(h["at"]),
-                    float(h["failed"]),
-                    h["key"] or None,
-                )
-            )
-        return letters
+        try:
+            ids = [_text(x) for x in self._sync.zrange(f"{self._keys}:deadidx", 0, limit - 1)]
+            pipe = self._sync.pipeline(transaction=False)
+            for rid in ids:
+                pipe.hgetall(f"{self._keys}:dead:{rid}")
+            replies = pipe.execute()
+        except Exception as error:
+            self._fault(error)
+        return [_letter(rid, raw) for rid, raw in zip(ids, replies, strict=True) if raw]
 
     async def replay_dead_letter(self, request_id: str) -> bool:
         """Put a dead-lettered request back with fresh attempts; ``False`` if unknown.
@@ -311,15 +425,18 @@ class RedisRequestQueue(WorkerLoop):
     def stats(self) -> dict[str, Any]:
         """Return a snapshot: queue contents, this process's counts."""
         keys = self._keys
-        prios = [_text(x) for x in self._sync.zrange(f"{keys}:prios", 0, -1)]
-        pipe = self._sync.pipeline(transaction=False)
-        for prio in prios:
-            pipe.xlen(f"{keys}:s:{prio}")
-            pipe.xpending(f"{keys}:s:{prio}", "workers")
-        pipe.zcard(f"{keys}:delayed")
-        pipe.zcard(f"{keys}:deadidx")
-        pipe.get(f"{keys}:done")
-        replies = pipe.execute()
+        try:
+            prios = [_text(x) for x in self._sync.zrange(f"{keys}:prios", 0, -1)]
+            pipe = self._sync.pipeline(transaction=False)
+            for prio in prios:
+                pipe.xlen(f"{keys}:s:{prio}")
+                pipe.xpending(f"{keys}:s:{prio}", "workers")
+            pipe.zcard(f"{keys}:delayed")
+            pipe.zcard(f"{keys}:deadidx")
+            pipe.get(f"{keys}:done")
+            replies = pipe.execute()
+        except Exception as error:
+            self._fault(error)
         streamed = sum(replies[i] for i in range(0, 2 * len(prios), 2))
         leased = sum(replies[i]["pending"] for i in range(1, 2 * len(prios), 2))
         delayed, dead, done = replies[-3], replies[-2], int(replies[-1] or 0)
