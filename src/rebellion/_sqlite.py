@@ -102,11 +102,14 @@ def _light(conn: sqlite3.Connection) -> list[str]:
     return [] if 0 <= free <= pages else [f"freelist of {free} pages in a {pages}-page file"]
 
 
-def verify_integrity(conn: sqlite3.Connection, store: str, path: str, mode: str) -> str:
+def verify_integrity(conn: sqlite3.Connection | None, store: str, path: str, mode: str) -> str:
     """Check the database behind ``conn``; raise if it is damaged.
 
     Args:
-        conn: an open connection to the database.
+        conn: an open connection to the database, or ``None`` to check on a connection
+            of its own (so that the store's connections start with an empty page
+            cache, and a page damaged later is read from the file and refused rather
+            than served from a copy cached by the check).
         store: the queue's or tier's name, for the error.
         path: the database file (its size picks the check in ``"auto"`` mode).
         mode: ``"full"`` (``PRAGMA quick_check``), ``"light"``, or ``"auto"``.
@@ -118,17 +121,21 @@ def verify_integrity(conn: sqlite3.Connection, store: str, path: str, mode: str)
         StoreCorruptError: the check found damage; the message says what.
     """
     full = mode == "full" or (mode == "auto" and _size(path) <= FULL_CHECK_BYTES)
+    checker = sqlite3.connect(path, timeout=30.0) if conn is None else conn
     try:
         if full:
-            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
+            problems = [r[0] for r in checker.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
         else:
-            problems = _light(conn)
+            problems = _light(checker)
     except sqlite3.DatabaseError as error:
         mapped = storage_error(error, store, path)
         if mapped is None:
             mapped = StoreCorruptError(store, f"{path} cannot be read ({error}); {_RECOVER}")
             mapped.__cause__ = error
         raise mapped from error
+    finally:
+        if conn is None:
+            checker.close()
     if problems:
         raise StoreCorruptError(
             store, f"{path} failed its integrity check ({'; '.join(problems)}); {_RECOVER}"

@@ -176,13 +176,7 @@ class PersistentRequestQueue(WorkerLoop):
         conn: sqlite3.Connection | None = None
         try:
             conn = _connect(path)
-            # On a connection of its own: the writer's page cache starts empty, so a page
-            # damaged later is read from the file (and refused), not from a cached copy.
-            checker = sqlite3.connect(path, timeout=30.0)
-            try:
-                verify_integrity(checker, self.name, path, integrity)
-            finally:
-                checker.close()
+            verify_integrity(None, self.name, path, integrity)  # on a connection of its own
             if max_bytes is not None:
                 page = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page)}")
