@@ -122,7 +122,7 @@ async def test_the_size_check_never_counts_rows(db_path: Path) -> None:
     statements: list[str] = []
     try:
         for queue in (first, second):
-            queue._writer._conn.set_trace_callback(statements.append)
+            queue.store._writer._conn.set_trace_callback(statements.append)
         for i in range(6):  # each enqueue follows the other object's commit
             await (first if i % 2 else second).enqueue(RetryableRequest(echo, args=[i]))
     finally:
