@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,12 +40,13 @@ def frozen(server: RedisServer) -> Iterator[None]:
         os.kill(server.process.pid, signal.SIGCONT)
 
 
-def stored(server: RedisServer, queue: RedisRequestQueue) -> int:
-    client = sync_client(server.url, timeout=5.0)
-    try:
-        return int(client.get(f"{queue.prefix}:{queue.name}:live") or 0)
-    finally:
-        client.close()
+@pytest.fixture
+def two_stored(redis_server: RedisServer, fqueue: RedisRequestQueue) -> Iterator[Callable[[], bool]]:
+    """A probe: has the server stored two requests (the warm one and the retried one)?"""
+    client = sync_client(redis_server.url, timeout=5.0)
+    key = f"{fqueue.prefix}:{fqueue.name}:live"
+    yield lambda: int(client.get(key) or 0) == 2
+    client.close()
 
 
 async def test_redis_down_is_backend_unavailable_with_retry_after(
@@ -80,7 +81,7 @@ async def test_redis_down_is_backend_unavailable_with_retry_after(
 
 
 async def test_frozen_redis_times_out_and_the_retry_is_not_duplicated(
-    fqueue: RedisRequestQueue, redis_server: RedisServer
+    fqueue: RedisRequestQueue, redis_server: RedisServer, two_stored: Callable[[], bool]
 ) -> None:
     seen: list[Any] = []
     fqueue.register_handler("record", seen.append)
@@ -91,7 +92,7 @@ async def test_frozen_redis_times_out_and_the_retry_is_not_duplicated(
             with pytest.raises(BackendUnavailableError, match="Timeout"):
                 await fqueue.enqueue(request)
     # The frozen server had the command in its socket: it ran it on resuming.
-    await until(lambda: stored(redis_server, fqueue) == 2, within=30)
+    await until(two_stored, within=30)
     first_id = await fqueue.enqueue(request)  # the caller's retry, same request object
     stats = fqueue.stats()
     assert (stats["pending"], stats["duplicates"], stats["enqueued"]) == (2, 1, 1)
@@ -101,7 +102,7 @@ async def test_frozen_redis_times_out_and_the_retry_is_not_duplicated(
 
 
 async def test_a_retry_after_the_request_ran_is_not_stored_again(
-    fqueue: RedisRequestQueue, redis_server: RedisServer
+    fqueue: RedisRequestQueue, redis_server: RedisServer, two_stored: Callable[[], bool]
 ) -> None:
     seen: list[Any] = []
     fqueue.register_handler("record", seen.append)
@@ -109,7 +110,7 @@ async def test_a_retry_after_the_request_ran_is_not_stored_again(
     request = RetryableRequest("record", args=["once"])
     with frozen(redis_server), pytest.raises(BackendUnavailableError):
         fqueue.enqueue_sync(request)
-    await until(lambda: stored(redis_server, fqueue) == 2, within=30)
+    await until(two_stored, within=30)
     assert await fqueue.process_available() == 2  # it ran and was acked meanwhile
     fqueue.enqueue_sync(request)  # the late retry
     assert await fqueue.process_available() == 0
