@@ -41,7 +41,9 @@ def frozen(server: RedisServer) -> Iterator[None]:
 
 
 @pytest.fixture
-def two_stored(redis_server: RedisServer, fqueue: RedisRequestQueue) -> Iterator[Callable[[], bool]]:
+def two_stored(
+    redis_server: RedisServer, fqueue: RedisRequestQueue
+) -> Iterator[Callable[[], bool]]:
     """A probe: has the server stored two requests (the warm one and the retried one)?"""
     client = sync_client(redis_server.url, timeout=5.0)
     key = f"{fqueue.prefix}:{fqueue.name}:live"
