@@ -136,3 +136,15 @@ async def test_size_cap_raises_storage_full_and_keeps_every_acknowledged(db_path
 def test_bad_max_bytes_is_a_config_error(db_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^max_bytes must be"):
         PersistentRequestQueue(db_path, max_bytes=1000)
+
+
+def test_auto_checks_small_files_fully_and_large_ones_lightly(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rebellion._sqlite as guard
+
+    filled(db_path)
+    assert guard.verify_integrity(None, "q", str(db_path), "auto") == "full"
+    monkeypatch.setattr(guard, "FULL_CHECK_BYTES", db_path.stat().st_size - 1)
+    assert guard.verify_integrity(None, "q", str(db_path), "auto") == "light"
+    assert guard.verify_integrity(None, "q", str(db_path), "full") == "full"
