@@ -27,7 +27,7 @@ import os
 import warnings
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Self
 
 from ..._clock import Clock
 from ..._events import EventStream, Listener
@@ -290,7 +290,7 @@ class RequestQueue(WorkerLoop):
         self._finalizer.detach()
         await self.store.aclose()
 
-    async def __aenter__(self) -> RequestQueue:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
