@@ -36,47 +36,24 @@ from typing import Any, final
 
 from ..._clock import Clock
 from ..._events import Listener
-from ..._sqlite import INTEGRITY_MODES, storage_error, verify_integrity
+from ..._sqlite import INTEGRITY_MODES
 from ..._validate import check_choice, check_int, check_name
-from ...errors import ConfigError, QueueFullError, StorageError
+from ...errors import QueueFullError
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
 from . import _sqlite_store as sql
 from ._model import DeadLetter, Delivery
 from ._queue import DEFAULT_RETRY_BACKOFF, RequestQueue
 from ._request import RetryableRequest  # noqa: F401  (the module example uses it)
+from ._sqlite_open import check_path, open_database
 from ._sqlite_store import decode_row
 from ._store import FULL, NewRequest
-from ._writer import GroupCommitWriter
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "PersistentRequestQueue", "SqliteQueueStore"]
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: every commit fsyncs the WAL, so a returned enqueue survives power loss.
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
 def _text(raw: object) -> str:
     return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-
-
-def _path(storage_path: object) -> str:
-    if not isinstance(storage_path, str | os.PathLike) or not str(storage_path):
-        raise ConfigError("storage_path", "a file path (str or os.PathLike)", storage_path)
-    path = str(storage_path)
-    if path == ":memory:" or path.startswith("file:"):
-        raise ConfigError("storage_path", "a file path (a durable queue needs a file)", path)
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise ConfigError("storage_path", f"a path in an existing directory ({parent})", path)
-    if Path(path).is_dir():
-        raise ConfigError("storage_path", "a file path, not a directory", path)
-    return path
 
 
 @final
@@ -112,44 +89,15 @@ class SqliteQueueStore:
         integrity_check: str = "auto",
         max_bytes: int | None = None,
     ) -> None:
-        path = self.storage_path = _path(storage_path)
+        path = self.storage_path = check_path(storage_path)
         self.name = check_name("name", Path(path).stem or "queue" if name is None else name)
         check_choice("integrity_check", integrity_check, INTEGRITY_MODES)
         if max_bytes is not None:
             check_int("max_bytes", max_bytes, minimum=65_536, maximum=2**62)
         self._token_prefix = uuid.uuid4().hex[:12] + "-"
         self._tokens = AtomicCounter()
-        self._writer, self._reader = self._open(path, integrity_check, max_bytes)
+        self._writer, self._reader = open_database(path, self.name, integrity_check, max_bytes)
         self._read_lock = threading.Lock()
-
-    def _open(
-        self, path: str, integrity: str, max_bytes: int | None
-    ) -> tuple[GroupCommitWriter, sqlite3.Connection]:
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = _connect(path)
-            verify_integrity(None, self.name, path, integrity)  # on a connection of its own
-            if max_bytes is not None:
-                page = conn.execute("PRAGMA page_size").fetchone()[0]
-                conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page)}")
-            sql.create_schema(conn)  # also probes for write access, not at the first enqueue
-            reader = _connect(path)
-        except (sqlite3.Error, StorageError) as error:
-            if conn is not None:
-                conn.close()
-            if isinstance(error, StorageError):
-                raise
-            mapped = storage_error(error, self.name, path)
-            if mapped is not None:
-                raise mapped from error
-            raise ConfigError(
-                "storage_path", f"a writable SQLite database (sqlite3: {error})", path
-            ) from error
-        name = self.name
-        writer = GroupCommitWriter(
-            conn, name=Path(path).stem, translate=lambda e: storage_error(e, name, path)
-        )
-        return writer, reader
 
     # -- producing --------------------------------------------------------------------
     def _enqueue_op(self, record: NewRequest, max_size: int, key_ttl: float) -> Any:
