@@ -26,6 +26,7 @@ BAD_ROWS = [  # (operation, payload, priority) as SQL expressions
     ("'record'", "CAST(x'7b22ff' AS TEXT)", "0"),  # bytes that are not UTF-8
     ("CAST(x'c3' AS TEXT)", f"'{GOOD}'", "0"),
     ("'record'", f"'{GOOD}'", "'high'"),  # a priority that is not an integer
+    ("'record'", "'" + "[" * 100_000 + "'", "0"),  # deeper than the JSON parser's stack
 ]
 
 
@@ -52,16 +53,18 @@ async def test_undecodable_rows_are_quarantined_and_the_rest_runs(db_path: Path)
         assert await queue.process_available() == len(BAD_ROWS) + 1
         assert seen == [f"good-{i}" for i in range(len(BAD_ROWS))] + ["last"]
         stats = queue.stats()
-        assert (stats["quarantined"], stats["dead"], stats["pending"]) == (6, 6, 0)
-        assert stats["dead_lettered"] == 6
+        bad = len(BAD_ROWS)
+        assert (stats["quarantined"], stats["dead"], stats["pending"]) == (bad, bad, 0)
+        assert stats["dead_lettered"] == bad
 
         events = listener.of_type(RequestQuarantined)
-        assert sorted(e.request_id for e in events) == [f"bad-{i}" for i in range(6)]
+        assert sorted(e.request_id for e in events) == [f"bad-{i}" for i in range(bad)]
         assert all(e.error.startswith("undecodable row: ") for e in events)
-        assert len(listener.of_type(RequestDeadLettered)) == 6  # quarantine is a dead letter
+        assert len(listener.of_type(RequestDeadLettered)) == bad  # quarantine is a dead letter
 
         letters = {letter.id: letter for letter in queue.dead_letters()}
-        assert sorted(letters) == [f"bad-{i}" for i in range(6)]
+        assert sorted(letters) == [f"bad-{i}" for i in range(bad)]
+        assert letters[f"bad-{bad - 1}"].damage == "payload is nested too deeply to decode"
         assert letters["bad-0"].damage is not None
         assert "not JSON" in letters["bad-0"].damage
         assert letters["bad-1"].damage == "payload lacks an 'args' list and a 'kwargs' object"

@@ -193,6 +193,8 @@ def decode_payload(payload: str | bytes) -> tuple[list[Any], dict[str, Any]]:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"payload is not JSON ({error})") from error
+    except RecursionError as error:  # nested deeper than the parser's stack allows
+        raise ValueError("payload is nested too deeply to decode") from error
     if not isinstance(data, dict):
         raise ValueError("payload is not a JSON object")
     args, kwargs = data.get("args"), data.get("kwargs")
