@@ -54,12 +54,17 @@ if _typing.TYPE_CHECKING:
     from .config import reload_config as reload_config
     from .durable import PersistentRequestQueue as PersistentRequestQueue
     from .durable import RedisRequestQueue as RedisRequestQueue
+    from .durable import RequestQueue as RequestQueue
     from .durable import RetryableRequest as RetryableRequest
+    from .errors import BackendUnavailableError as BackendUnavailableError
     from .errors import CircuitOpenException as CircuitOpenException
     from .errors import ConnectionUnavailableError as ConnectionUnavailableError
     from .errors import LimitExceededError as LimitExceededError
     from .errors import PoolExhaustedError as PoolExhaustedError
     from .errors import SerializationError as SerializationError
+    from .errors import StorageError as StorageError
+    from .errors import StorageFullError as StorageFullError
+    from .errors import StoreCorruptError as StoreCorruptError
     from .flow import BackpressureHandler as BackpressureHandler
     from .flow import BatchCompleted as BatchCompleted
     from .flow import BatchConfig as BatchConfig
@@ -227,13 +232,17 @@ _LAZY_BY_MODULE: dict[str, tuple[str, ...]] = {
         "load_config",
         "reload_config",
     ),
-    "durable": ("PersistentRequestQueue", "RedisRequestQueue", "RetryableRequest"),
+    "durable": ("PersistentRequestQueue", "RedisRequestQueue", "RequestQueue", "RetryableRequest"),
     "errors": (
+        "BackendUnavailableError",
         "CircuitOpenException",
         "ConnectionUnavailableError",
         "LimitExceededError",
         "PoolExhaustedError",
         "SerializationError",
+        "StorageError",
+        "StorageFullError",
+        "StoreCorruptError",
     ),
     "flow": (
         "BackpressureHandler",

@@ -18,9 +18,17 @@
     ├── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
     ├── SerializationError (also TypeError)    a cache value cannot be encoded or decoded
     ├── WebhookDeliveryError                   a webhook answered outside 2xx (retried)
-    └── WriterClosedError (also RuntimeError)  a durable queue was closed under a write
+    ├── WriterClosedError (also RuntimeError)  a durable queue was closed under a write
+    └── StorageError                           a durable store could not take or give data
+        ├── StoreCorruptError                  failed an integrity check: never written again
+        ├── StorageFullError                   disk or size cap full; nothing was written
+        └── BackendUnavailableError            the store's server did not answer (retry)
 
-Rejected versus failed lets callers shed load differently from handling failures:
+Rejected versus failed lets callers shed load differently from handling failures.
+A :class:`StorageError` is not a rejection: a write that timed out may still have been
+applied, so it is retried (the durable queues make such a retry idempotent) rather
+than shed.
+
 
 >>> try:
 ...     raise CircuitOpenError("payments", remaining=2.5, state="OPEN")
@@ -32,6 +40,7 @@ Rejected versus failed lets callers shed load differently from handling failures
 from __future__ import annotations
 
 __all__ = [
+    "BackendUnavailableError",
     "BulkheadFullError",
     "CircuitOpenError",
     "CircuitOpenException",
@@ -45,6 +54,9 @@ __all__ = [
     "RejectedError",
     "RetryExhaustedError",
     "SerializationError",
+    "StorageError",
+    "StorageFullError",
+    "StoreCorruptError",
     "TimeoutExceededError",
     "WebhookDeliveryError",
     "WriterClosedError",
@@ -263,3 +275,43 @@ def _shown(value: object) -> str:
     except ValueError:  # an int beyond sys.get_int_max_str_digits()
         return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+class StorageError(RebellionError):
+    """A durable store (a SQLite file, a Redis server) could not take or give data.
+
+    The operation that raised it was not acknowledged: an ``enqueue`` that raises
+    returned no id, so the caller still owns the request.
+
+    Attributes:
+        store: name of the queue or cache tier whose store failed.
+        retry_after: seconds after which a new attempt may succeed, if known.
+    """
+
+    def __init__(self, store: str, message: str, retry_after: float | None = None) -> None:
+        self.store = store
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[object, ...]]:
+        return (type(self), (self.store, self.message, self.retry_after))
+
+
+class StoreCorruptError(StorageError):
+    """The store's file failed an integrity check, or SQLite found it malformed.
+
+    A store refused this way is never written to again: fix or move the file aside
+    (``sqlite3 damaged.db .recover``) and open a new one.
+    """
+
+
+class StorageFullError(StorageError):
+    """The disk, or the size cap the store was given, is full; nothing was written."""
+
+
+class BackendUnavailableError(StorageError):
+    """The store's server did not answer (down, unreachable, frozen or overloaded).
+
+    The write may or may not have been applied; ``retry_after`` says when to try again.
+    """

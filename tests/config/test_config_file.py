@@ -177,6 +177,7 @@ def test_every_seed_setting_has_a_variable_and_a_key(
     assert cache.config.disk_cache_dir == tmp_path / "disk"
     assert cache.config.default_ttl == 3600.0
     queue = get_request_queue("seeds")
+    queue.close()
     assert (queue.storage_path, queue.max_size) == (str(tmp_path / "queue.db"), 50)
     assert config_settings("queue")["worker_count"] == 5
 
@@ -199,7 +200,9 @@ interval = 2.0
 """
     load_config(write(tmp_path / "r.toml", text))
     assert get_cache().config.memory_cache_size == 32
-    assert get_request_queue().max_size == 7
+    queue = get_request_queue()
+    queue.close()
+    assert queue.max_size == 7
     assert config_settings("queue")["worker_count"] == 3
     assert config_settings("monitor")["port"] == 9100
 

@@ -10,7 +10,7 @@ import pytest
 from _queue_handlers import echo
 
 from rebellion.durable import PersistentRequestQueue, RetryableRequest
-from rebellion.errors import ConfigError
+from rebellion.errors import ConfigError, StoreCorruptError
 from rebellion.testing import ManualClock
 
 
@@ -140,7 +140,7 @@ def test_directory_instead_of_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "q.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(ConfigError, match=r"^storage_path must be a writable SQLite database"):
+    with pytest.raises(StoreCorruptError, match=r"is damaged \(file is not a database\)"):
         PersistentRequestQueue(path)
 
 

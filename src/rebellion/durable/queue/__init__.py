@@ -1,4 +1,8 @@
-"""Durable request queues: SQLite by default, Redis Streams to share one across hosts.
+"""Durable request queues: one RequestQueue over a store, SQLite or Redis Streams.
+
+``PersistentRequestQueue(path)`` is ``RequestQueue(SqliteQueueStore(path))`` and
+``RedisRequestQueue(url)`` is ``RequestQueue(RedisQueueStore(url))``, each built from
+one set of arguments; a store of your own implements :class:`QueueStore`.
 
 >>> from rebellion.durable.queue import PersistentRequestQueue, RetryableRequest
 >>> PersistentRequestQueue.kind
@@ -11,22 +15,31 @@ from ._model import (
     Delivery,
     RequestCompleted,
     RequestDeadLettered,
+    RequestQuarantined,
     RequestRetryScheduled,
 )
+from ._queue import DEFAULT_RETRY_BACKOFF, RequestQueue
 from ._request import RetryableRequest
-from .redis_queue import RedisRequestQueue
-from .sqlite import DEFAULT_RETRY_BACKOFF, PersistentRequestQueue
+from ._store import NewRequest, QueueStore
+from .redis_queue import RedisQueueStore, RedisRequestQueue
+from .sqlite import PersistentRequestQueue, SqliteQueueStore
 
 __all__ = [
     "DEFAULT_RETRY_BACKOFF",
     "DeadLetter",
     "Delivery",
     "DeliveryContext",
+    "NewRequest",
     "PersistentRequestQueue",
+    "QueueStore",
+    "RedisQueueStore",
     "RedisRequestQueue",
     "RequestCompleted",
     "RequestDeadLettered",
+    "RequestQuarantined",
+    "RequestQueue",
     "RequestRetryScheduled",
     "RetryableRequest",
+    "SqliteQueueStore",
     "current_delivery",
 ]

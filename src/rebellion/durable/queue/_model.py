@@ -14,11 +14,16 @@ from typing import Any, final
 
 from ..._events import Event
 
+QUARANTINED = "undecodable row: "
+"""Prefix of the dead-letter reason of a stored request that could not be decoded."""
+
 __all__ = [
+    "QUARANTINED",
     "DeadLetter",
     "Delivery",
     "RequestCompleted",
     "RequestDeadLettered",
+    "RequestQuarantined",
     "RequestRetryScheduled",
 ]
 
@@ -68,6 +73,8 @@ class DeadLetter:
     enqueued_at: float
     failed_at: float
     idempotency_key: str | None
+    damage: str | None = None
+    """Why the stored row could not be decoded (``args``/``kwargs`` are then empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +102,11 @@ class RequestDeadLettered(Event):
     request_id: str
     attempt: int
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuarantined(RequestDeadLettered):
+    """A stored request could not be decoded; it was dead-lettered with the reason.
+
+    A subclass of :class:`RequestDeadLettered`, so dead-letter listeners see it too.
+    """

@@ -8,6 +8,9 @@ Keys live under one prefix ``P`` (passed as ``ARGV[1]``):
 * ``P:delayed`` -- sorted set of ids by the wall time they become visible (delays, retries)
 * ``P:live`` / ``P:done`` -- counters: requests in the queue (for ``max_size``) / completed
 * ``P:idem:<key>`` -- idempotency key -> id, ``SET NX`` with the key's time to live
+* ``P:rid:<id>`` -- a completed request's id, kept for the retry window: an enqueue
+  retried with the same id (its first attempt timed out but was stored, and has run
+  since) is recognised instead of stored twice
 * ``P:dead:<id>`` + ``P:deadidx`` -- dead letters (the request hash, renamed) by failure time
 
 Leases are the stream's pending entries: ``XREADGROUP`` delivers, ``XAUTOCLAIM`` takes
@@ -52,6 +55,10 @@ ENQUEUE = (
 local p, rid, prio, key = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now, visible = tonumber(ARGV[8]), tonumber(ARGV[9])
 local max_size, ttl_ms = tonumber(ARGV[10]), tonumber(ARGV[11])
+-- The same id again: a retry of an enqueue whose reply was lost. Stored once only.
+if redis.call('EXISTS', p .. ':req:' .. rid, p .. ':dead:' .. rid, p .. ':rid:' .. rid) > 0 then
+  return {rid, 0}
+end
 if key ~= '' then
   local existing = redis.call('GET', p .. ':idem:' .. key)
   if existing then return {existing, 0} end
@@ -150,6 +157,7 @@ drop_entry(p, h[3], h[2])
 redis.call('DEL', req)
 redis.call('DECR', p .. ':live')
 redis.call('INCR', p .. ':done')
+if tonumber(ARGV[4]) > 0 then redis.call('SET', p .. ':rid:' .. rid, 1, 'PX', ARGV[4]) end
 return 1
 """
 )

@@ -120,7 +120,17 @@ class RetryableRequest:
             ``kwargs['url']``, ``operation_func``, ...).
     """
 
-    __slots__ = ("args", "idempotency_key", "kwargs", "max_retries", "operation", "payload")
+    # __weakref__: a queue remembers, weakly, the id of an enqueue whose outcome it could
+    # not learn, so that retrying the same request object reuses that id.
+    __slots__ = (
+        "__weakref__",
+        "args",
+        "idempotency_key",
+        "kwargs",
+        "max_retries",
+        "operation",
+        "payload",
+    )
 
     def __init__(
         self,
@@ -172,7 +182,22 @@ class RetryableRequest:
         )
 
 
-def decode_payload(payload: str) -> tuple[list[Any], dict[str, Any]]:
-    """Return ``(args, kwargs)`` from a stored payload."""
-    data = json.loads(payload)
-    return data["args"], data["kwargs"]
+def decode_payload(payload: str | bytes) -> tuple[list[Any], dict[str, Any]]:
+    """Return ``(args, kwargs)`` from a stored payload.
+
+    Raises:
+        ValueError: the payload is not UTF-8 JSON of the shape ``encode`` writes
+            (``{"args": [...], "kwargs": {...}}``); the message says what is wrong.
+    """
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"payload is not JSON ({error})") from error
+    except RecursionError as error:  # nested deeper than the parser's stack allows
+        raise ValueError("payload is nested too deeply to decode") from error
+    if not isinstance(data, dict):
+        raise ValueError("payload is not a JSON object")
+    args, kwargs = data.get("args"), data.get("kwargs")
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ValueError("payload lacks an 'args' list and a 'kwargs' object")
+    return args, kwargs

@@ -13,6 +13,15 @@ claims; it is the only one an insert must update, so an enqueue writes as few pa
 a bare insert (ids are random UUIDs: unique without an index; a lease token starts
 with the row's ``seq``, so acks find the row by primary key).
 
+The number of requests in the queue (for ``max_size``) is the ``live`` row of ``meta``,
+kept by triggers in the same transaction as every insert and delete, so it stays right
+whatever writes the file (other queue objects, other processes, a hand-run ``DELETE``)
+and reading it is O(1) however many rows there are.
+
+A row that cannot be decoded (damaged JSON, bytes that are not UTF-8, a wrong type) is
+quarantined when a claim reaches it: moved to ``dead_letters`` with the reason, and
+reported like any dead letter, so one bad row never blocks the rows behind it.
+
 >>> import sqlite3
 >>> conn = sqlite3.connect(":memory:", isolation_level=None)
 >>> create_schema(conn)
@@ -26,7 +35,7 @@ import sqlite3
 from typing import Any
 
 from ...errors import QueueFullError
-from ._model import Delivery
+from ._model import QUARANTINED, Delivery
 from ._request import decode_payload
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "claim",
     "create_schema",
     "dead_letter",
+    "decode_row",
     "enqueue",
     "extend",
     "fail",
@@ -77,21 +87,39 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('done', 0);
+CREATE TRIGGER IF NOT EXISTS requests_live_in AFTER INSERT ON requests
+BEGIN UPDATE meta SET value = value + 1 WHERE name = 'live'; END;
+CREATE TRIGGER IF NOT EXISTS requests_live_out AFTER DELETE ON requests
+BEGIN UPDATE meta SET value = value - 1 WHERE name = 'live'; END;
 """
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables and indexes if they do not exist yet."""
-    conn.executescript(SCHEMA)
+    """Create the tables, indexes and triggers if they do not exist yet (one write).
+
+    A file written before the ``live`` counter existed is counted once, in the same
+    transaction that adds the triggers, so no concurrent write slips between the two.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SCHEMA.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        if conn.execute("SELECT 1 FROM meta WHERE name = 'live'").fetchone() is None:
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES ('live', (SELECT count(*) FROM requests))"
+            )
+        # A write even when everything exists: a read-only file fails here, at open.
+        conn.execute("UPDATE meta SET value = value WHERE name = 'done'")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
-def _live(conn: sqlite3.Connection, scratch: dict[str, Any]) -> int:
-    live: int | None = scratch.get("live")
-    if live is None:
-        # Counted once, then kept up to date by each write; the writer empties the
-        # cache when another connection (process) has written in between.
-        live = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
-        scratch["live"] = live
+def _live(conn: sqlite3.Connection) -> int:
+    live: int = conn.execute("SELECT value FROM meta WHERE name = 'live'").fetchone()[0]
     return live
 
 
@@ -122,8 +150,7 @@ def enqueue(
         ).fetchone()
         if found is not None and found[1] >= key_expired_before:
             return found[0], False
-    live = _live(conn, scratch)
-    if live >= max_size:
+    if _live(conn) >= max_size:
         raise QueueFullError(name, f"queue {name!r} holds max_size={max_size} requests")
     conn.execute(
         "INSERT INTO requests (id, priority, operation, payload, max_retries,"
@@ -135,7 +162,6 @@ def enqueue(
             "INSERT OR REPLACE INTO idempotency (key, request_id, created_at) VALUES (?, ?, ?)",
             (key, row[0], row[6]),
         )
-    scratch["live"] = live + 1
     return row[0], True
 
 
@@ -156,15 +182,24 @@ def claim(
         ``(deliveries, dead-lettered (id, deliveries, reason), next due time or None)``.
     """
     rows = conn.execute(
-        "SELECT seq, id, operation, payload, max_retries, deliveries, priority, lease_token"
+        "SELECT seq, CAST(id AS BLOB), CAST(operation AS BLOB), CAST(payload AS BLOB),"
+        " max_retries, deliveries, priority, lease_token"
         " FROM requests WHERE visible_at <= ? ORDER BY priority DESC, seq LIMIT ?",
         (now, limit),
     ).fetchall()
     deliveries: list[Delivery] = []
     dead: list[tuple[str, int, str]] = []
     until = now + lease
-    for seq, rid, operation, payload, max_retries, count, priority, held in rows:
-        receipt = f"{seq}.{token}"
+    for seq, raw_id, raw_op, payload, max_retries, count, priority, held in rows:
+        try:
+            rid, operation, args, kwargs = decode_row(raw_id, raw_op, payload)
+            if type(max_retries) is not int or type(count) is not int or type(priority) is not int:
+                raise ValueError("max_retries, deliveries and priority must be integers")
+        except ValueError as error:
+            reason = f"{QUARANTINED}{error}"
+            dead_letter(conn, scratch, seq, now, reason)
+            dead.append((_text(raw_id), count if type(count) is int else 0, reason))
+            continue
         if count > max_retries:
             reason = (
                 f"lease expired {count} time(s) without an ack (worker died or hung)"
@@ -174,11 +209,11 @@ def claim(
             dead_letter(conn, scratch, seq, now, reason)
             dead.append((rid, count, reason))
             continue
+        receipt = f"{seq}.{token}"
         conn.execute(
             "UPDATE requests SET visible_at = ?, deliveries = ?, lease_token = ? WHERE seq = ?",
             (until, count + 1, receipt, seq),
         )
-        args, kwargs = decode_payload(payload)
         deliveries.append(
             Delivery(rid, operation, args, kwargs, priority, count + 1, max_retries, receipt, until)
         )
@@ -186,6 +221,31 @@ def claim(
     if not deliveries:
         upcoming = conn.execute("SELECT min(visible_at) FROM requests").fetchone()[0]
     return deliveries, dead, upcoming
+
+
+def _text(raw: object) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return str(raw)
+
+
+def decode_row(raw_id: object, raw_op: object, payload: object) -> tuple[str, str, Any, Any]:
+    """Return ``(id, operation, args, kwargs)`` from stored bytes.
+
+    Raises:
+        ValueError: a column is not UTF-8 text, or the payload is not a valid request.
+    """
+    try:
+        rid = raw_id.decode() if isinstance(raw_id, bytes) else None
+        operation = raw_op.decode() if isinstance(raw_op, bytes) else None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"id or operation is not UTF-8 text ({error})") from error
+    if not rid or not operation:
+        raise ValueError("id or operation is missing")
+    if not isinstance(payload, bytes | str):
+        raise ValueError(f"payload is {type(payload).__name__}, not text")
+    args, kwargs = decode_payload(payload)
+    return rid, operation, args, kwargs
 
 
 def dead_letter(
@@ -200,8 +260,6 @@ def dead_letter(
         (now, error, seq),
     )
     conn.execute("DELETE FROM requests WHERE seq = ?", (seq,))
-    if "live" in scratch:
-        scratch["live"] -= 1
 
 
 def _seq(token: str) -> int:
@@ -215,8 +273,6 @@ def ack(conn: sqlite3.Connection, scratch: dict[str, Any], rid: str, token: str)
     ).rowcount
     if done:
         conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'done'")
-        if "live" in scratch:
-            scratch["live"] -= 1
     return bool(done)
 
 
@@ -292,7 +348,7 @@ def replay(
         ids = [request_id]
     moved = 0
     for rid in ids:
-        if _live(conn, scratch) >= max_size:
+        if _live(conn) >= max_size:
             if moved or request_id is None:
                 break
             raise QueueFullError(name, f"queue {name!r} holds max_size={max_size} requests")
@@ -305,6 +361,5 @@ def replay(
         ).rowcount
         if inserted:
             conn.execute("DELETE FROM dead_letters WHERE id = ?", (rid,))
-            scratch["live"] += 1
             moved += 1
     return moved

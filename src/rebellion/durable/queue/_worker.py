@@ -23,7 +23,14 @@ from ..._events import EventStream
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
 from ._delivery import CURRENT, DeliveryContext, describe
-from ._model import Delivery, RequestCompleted, RequestDeadLettered, RequestRetryScheduled
+from ._model import (
+    QUARANTINED,
+    Delivery,
+    RequestCompleted,
+    RequestDeadLettered,
+    RequestQuarantined,
+    RequestRetryScheduled,
+)
 from ._request import resolve_path
 
 __all__ = ["WorkerLoop"]
@@ -68,6 +75,7 @@ class WorkerLoop(ABC):
         self._dead_lettered = AtomicCounter()
         self._lost = AtomicCounter()
         self._store_errors = AtomicCounter()
+        self._quarantined = AtomicCounter()
 
     # -- the backend's durable steps --------------------------------------------------
     @abstractmethod
@@ -357,10 +365,12 @@ class WorkerLoop(ABC):
     def _count_dead(self, dead: list[tuple[str, int, str]]) -> None:
         for rid, attempt, reason in dead:
             self._dead_lettered.increment()
+            event = RequestDeadLettered
+            if reason.startswith(QUARANTINED):
+                self._quarantined.increment()
+                event = RequestQuarantined
             if self._events:
-                self._events.emit(
-                    RequestDeadLettered(self.name, self._clock.wall(), rid, attempt, reason)
-                )
+                self._events.emit(event(self.name, self._clock.wall(), rid, attempt, reason))
 
     def _worker_stats(self) -> dict[str, Any]:
         return {
@@ -370,5 +380,6 @@ class WorkerLoop(ABC):
             "dead_lettered": self._dead_lettered.value,
             "lost_leases": self._lost.value,
             "store_errors": self._store_errors.value,
+            "quarantined": self._quarantined.value,
             "processing": self._processing,
         }

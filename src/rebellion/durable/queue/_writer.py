@@ -9,7 +9,10 @@ next one, so throughput grows with the number of concurrent callers while each c
 still returns only once its write is durable.
 
 An operation that raises an ordinary exception fails alone (it must check before it
-writes); a SQLite error rolls the whole batch back and fails every operation in it.
+writes); a SQLite error rolls the whole batch back and fails every operation in it,
+translated by ``translate`` (a full disk, a damaged file). A damaged file is final:
+once SQLite reports it, every later operation fails with the same error, so nothing
+is ever acknowledged into a store known to be damaged.
 
 ``state`` outlives batches so operations can cache facts (a row count) between commits;
 it is emptied whenever another connection has committed to the database since our last
@@ -33,7 +36,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, final
 
-from ...errors import WriterClosedError
+from ...errors import StoreCorruptError, WriterClosedError
 
 __all__ = ["GroupCommitWriter", "Operation", "WriterClosedError"]
 
@@ -63,11 +66,21 @@ class GroupCommitWriter:
             and closes it.
         name: used for the thread name.
         max_batch: most operations per transaction.
+        translate: maps a SQLite error to the error callers get (``None``: keep it).
     """
 
-    def __init__(self, connection: sqlite3.Connection, *, name: str, max_batch: int = 1024) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        name: str,
+        max_batch: int = 1024,
+        translate: Callable[[sqlite3.Error], Exception | None] | None = None,
+    ) -> None:
         connection.isolation_level = None  # explicit BEGIN/COMMIT only
         self._conn = connection
+        self._translate = translate
+        self.broken: Exception | None = None
         self._state: dict[str, Any] = {}
         self._data_version = -1
         self._max_batch = max_batch
@@ -97,12 +110,10 @@ class GroupCommitWriter:
         its own write and whatever is queued) instead of waking the writer thread and
         waiting to be woken back: two thread hand-offs saved on a lone caller.
         """
-        if self._closed:
-            raise WriterClosedError("the queue is closed")
+        self._check_open()
         if self._lock.acquire(blocking=False):
             try:
-                if self._closed:
-                    raise WriterClosedError("the queue is closed")
+                self._check_open()
                 # The leader's own item carries no future: its outcome comes back directly.
                 result, error = self._apply(self._drain([(op, None, None)]))
             finally:
@@ -127,19 +138,41 @@ class GroupCommitWriter:
             batch.append(item)
         return batch
 
-    def _put(self, item: tuple[Operation, Any, Any]) -> None:
+    def _check_open(self) -> None:
         if self._closed:
             raise WriterClosedError("the queue is closed")
+        if self.broken is not None:
+            raise self.broken
+
+    def check_usable(self) -> None:
+        """Raise the error that made the store unusable (a damaged file), if any."""
+        if self.broken is not None:
+            raise self.broken
+
+    def _put(self, item: tuple[Operation, Any, Any]) -> None:
+        self._check_open()
         self._inbox.put(item)
 
-    def close(self) -> None:
-        """Finish every queued operation, then stop the thread and close the connection."""
+    def translate(self, error: sqlite3.Error) -> Exception:
+        """Return what callers get for ``error``; a damaged store stays refused."""
+        mapped = error if self._translate is None else self._translate(error) or error
+        if isinstance(mapped, StoreCorruptError):
+            self.broken = mapped
+        return mapped
+
+    def close(self, *, wait: bool = True) -> None:
+        """Finish every queued operation, then stop the thread and close the connection.
+
+        Args:
+            wait: block until the thread has finished (``False`` from a finaliser,
+                which may run on any thread and must not block it).
+        """
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
             self._inbox.put(_STOP)
-        if threading.current_thread() is not self._thread:
+        if wait and threading.current_thread() is not self._thread:
             self._thread.join()
 
     def _run(self) -> None:
@@ -166,9 +199,36 @@ class GroupCommitWriter:
 
     def _apply(self, batch: list[tuple[Operation, Any, Any]]) -> tuple[Any, BaseException | None]:
         """Commit ``batch``; resolve its futures; return the first item's outcome."""
-        conn = self._conn
+        results: list[tuple[Any, BaseException | None]]
+        if self.broken is not None:
+            results = [(None, self.broken)] * len(batch)  # damaged: write nothing more
+        else:
+            results = self._commit(batch)
+        by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+        for (_, loop, future), (result, failure) in zip(batch, results, strict=True):
+            if future is None:
+                continue  # a leading caller: it takes results[0] itself
+            if loop is None:
+                if failure is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(failure)
+            else:
+                by_loop.setdefault(loop, []).append((future, result, failure))
+        for loop, items in by_loop.items():
+            # One wake-up per event loop per batch, not one per caller.
+            try:
+                loop.call_soon_threadsafe(_settle, items)
+            except RuntimeError:
+                pass  # that loop is closed: nobody is waiting any more
+        return results[0]
+
+    def _commit(
+        self, batch: list[tuple[Operation, Any, Any]]
+    ) -> list[tuple[Any, BaseException | None]]:
+        """Run ``batch`` in one transaction; return each operation's outcome."""
+        conn, scratch = self._conn, self._state
         results: list[tuple[Any, BaseException | None]] = []
-        scratch = self._state
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -189,28 +249,12 @@ class GroupCommitWriter:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        except sqlite3.Error as batch_error:
+            return [(None, self.translate(batch_error))] * len(batch)
         except Exception as batch_error:
-            results = [(None, batch_error)] * len(batch)
-        else:
-            self.commits += 1
-            self.committed_ops += len(batch)
-            if len(batch) > self.max_batch_seen:
-                self.max_batch_seen = len(batch)
-        by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
-        for (_, loop, future), (result, failure) in zip(batch, results, strict=True):
-            if future is None:
-                continue  # a leading caller: it takes results[0] itself
-            if loop is None:
-                if failure is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(failure)
-            else:
-                by_loop.setdefault(loop, []).append((future, result, failure))
-        for loop, items in by_loop.items():
-            # One wake-up per event loop per batch, not one per caller.
-            try:
-                loop.call_soon_threadsafe(_settle, items)
-            except RuntimeError:
-                pass  # that loop is closed: nobody is waiting any more
-        return results[0]
+            return [(None, batch_error)] * len(batch)
+        self.commits += 1
+        self.committed_ops += len(batch)
+        if len(batch) > self.max_batch_seen:
+            self.max_batch_seen = len(batch)
+        return results

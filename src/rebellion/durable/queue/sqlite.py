@@ -1,4 +1,4 @@
-"""PersistentRequestQueue: a durable request queue on SQLite (WAL, ``synchronous=FULL``).
+"""SQLite storage for the durable queue (WAL, ``synchronous=FULL``), and PersistentRequestQueue.
 
 ``await queue.enqueue(request)`` returns only once the request is committed and
 fsynced; concurrent enqueues share one commit (group commit), so throughput grows with
@@ -6,6 +6,9 @@ concurrency while every caller keeps that guarantee. Workers lease requests
 (at-least-once: a crashed worker's request comes back when its lease expires), retry
 failures with backoff, and move requests that exhaust their retries to a dead-letter
 table. Higher ``priority`` is served first; FIFO within one priority.
+
+:class:`SqliteQueueStore` is the storage; :class:`PersistentRequestQueue` is a
+:class:`~rebellion.durable.queue.RequestQueue` over it, built from one set of arguments.
 
 >>> import asyncio, json, os, tempfile
 >>> async def main():
@@ -22,6 +25,7 @@ table. Higher ``priority`` is served first; FIFO within one priority.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
@@ -31,38 +35,263 @@ from pathlib import Path
 from typing import Any, final
 
 from ..._clock import Clock
-from ..._events import EventStream, Listener
-from ..._registry import registry
-from ..._validate import check_clock, check_int, check_name, check_number
-from ...errors import ConfigError, QueueFullError
+from ..._events import Listener
+from ..._sqlite import INTEGRITY_MODES
+from ..._validate import MAX_INT, check_choice, check_int, check_name
+from ...errors import QueueFullError
 from ...policies._backoff import Backoff
 from ...policies._counter import AtomicCounter
 from . import _sqlite_store as sql
 from ._model import DeadLetter, Delivery
-from ._request import RetryableRequest, decode_payload
-from ._worker import WorkerLoop
-from ._writer import GroupCommitWriter
+from ._queue import DEFAULT_RETRY_BACKOFF, RequestQueue
+from ._request import RetryableRequest  # noqa: F401  (the module example uses it)
+from ._sqlite_open import check_path, open_database
+from ._sqlite_store import decode_row
+from ._store import FULL, NewRequest
 
-__all__ = ["DEFAULT_RETRY_BACKOFF", "PersistentRequestQueue"]
-
-DEFAULT_RETRY_BACKOFF = Backoff(initial_delay=1.0, max_delay=300.0, backoff_factor=2.0)
-"""Retry delays when none is given: 1 s doubling up to 5 min, full jitter."""
-
-_PRIORITY_LIMIT = 2**62
+__all__ = ["DEFAULT_RETRY_BACKOFF", "PersistentRequestQueue", "SqliteQueueStore"]
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: every commit fsyncs the WAL, so a returned enqueue survives power loss.
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+def _text(raw: object) -> str:
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 @final
-class PersistentRequestQueue(WorkerLoop):
-    """A durable, prioritised, at-least-once request queue in one SQLite file.
+class SqliteQueueStore:
+    """The requests of a queue in one SQLite file; one writer thread, group commit.
+
+    Args:
+        storage_path: the database file (created if missing; its directory must exist
+            and be writable). Several queues or processes may share one file.
+        name: the queue's name in stats, events and errors (default: the file's stem).
+        integrity_check: how the file is checked when it is opened: ``"full"``
+            (``PRAGMA quick_check``, reads every page), ``"light"`` (header, schema and
+            the ends of every table: a few page reads), or ``"auto"`` (full up to 64 MiB).
+        max_bytes: cap on the database file's size (``None``: the disk's free space);
+            an enqueue beyond it raises :class:`~rebellion.errors.StorageFullError`.
+
+    Raises:
+        ConfigError: a parameter is invalid, or the database cannot be opened for
+            writing; the message names the parameter.
+        StoreCorruptError: the file is damaged (or is not a SQLite database); it is
+            refused rather than have requests acknowledged into it.
+        StorageFullError: the disk is too full to open the store.
+    """
+
+    backend = "sqlite"
+    max_priority = MAX_INT
+
+    def __init__(
+        self,
+        storage_path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        integrity_check: str = "auto",
+        max_bytes: int | None = None,
+    ) -> None:
+        path = self.storage_path = check_path(storage_path)
+        self.name = check_name("name", Path(path).stem or "queue" if name is None else name)
+        check_choice("integrity_check", integrity_check, INTEGRITY_MODES)
+        if max_bytes is not None:
+            check_int("max_bytes", max_bytes, minimum=65_536, maximum=MAX_INT)
+        self._token_prefix = uuid.uuid4().hex[:12] + "-"
+        self._tokens = AtomicCounter()
+        self._writer, self._reader = open_database(path, self.name, integrity_check, max_bytes)
+        self._read_lock = threading.Lock()
+
+    # -- producing --------------------------------------------------------------------
+    def _enqueue_op(self, record: NewRequest, max_size: int, key_ttl: float) -> Any:
+        row = (
+            record.id,
+            record.priority,
+            record.operation,
+            record.payload,
+            record.max_retries,
+            record.idempotency_key,
+            record.enqueued_at,
+            record.visible_at,
+        )
+        key, name = record.idempotency_key, self.name
+        expired_before = -math.inf if math.isinf(key_ttl) else record.enqueued_at - key_ttl
+        return lambda conn, scratch: sql.enqueue(
+            conn, scratch, row, key, max_size, name, expired_before
+        )
+
+    async def enqueue(self, record: NewRequest, max_size: int, key_ttl: float) -> tuple[str, int]:
+        """Store ``record`` once committed and fsynced; see :class:`.QueueStore`."""
+        try:
+            request_id, created = await self._writer.run(
+                self._enqueue_op(record, max_size, key_ttl)
+            )
+        except QueueFullError:
+            return "", FULL
+        return request_id, int(created)
+
+    def enqueue_sync(self, record: NewRequest, max_size: int, key_ttl: float) -> tuple[str, int]:
+        """Blocking :meth:`enqueue`."""
+        try:
+            request_id, created = self._writer.call(self._enqueue_op(record, max_size, key_ttl))
+        except QueueFullError:
+            return "", FULL
+        return request_id, int(created)
+
+    # -- the durable steps workers use ------------------------------------------------
+    async def claim(
+        self, now: float, lease: float
+    ) -> tuple[list[Delivery], list[tuple[str, int, str]], float | None]:
+        """Lease one due request (see :func:`._sqlite_store.claim`)."""
+        token = f"{self._token_prefix}{self._tokens.increment()}"
+        return await self._writer.run(  # type: ignore[no-any-return]
+            lambda conn, scratch: sql.claim(conn, scratch, now, lease, token, 1)
+        )
+
+    async def ack(self, delivery: Delivery) -> bool:
+        """Delete a completed request; ``False`` if the lease was lost."""
+        rid, token = delivery.id, delivery.lease_token
+        return await self._writer.run(  # type: ignore[no-any-return]
+            lambda conn, scratch: sql.ack(conn, scratch, rid, token)
+        )
+
+    async def fail(self, delivery: Delivery, now: float, delay: float | None, error: str) -> str:
+        """Schedule the retry or dead-letter; ``"retry"``, ``"dead"`` or ``"lost"``."""
+        rid, token = delivery.id, delivery.lease_token
+        return await self._writer.run(  # type: ignore[no-any-return]
+            lambda conn, scratch: sql.fail(conn, scratch, rid, token, now, delay, error)
+        )
+
+    async def release(self, delivery: Delivery, now: float) -> bool:
+        """Give a lease back unused."""
+        rid, token = delivery.id, delivery.lease_token
+        return await self._writer.run(  # type: ignore[no-any-return]
+            lambda conn, scratch: sql.release(conn, rid, token, now)
+        )
+
+    async def extend(self, delivery: Delivery, until: float) -> bool:
+        """Move a held lease's expiry to ``until``."""
+        rid, token = delivery.id, delivery.lease_token
+        return await self._writer.run(  # type: ignore[no-any-return]
+            lambda conn, scratch: sql.extend(conn, rid, token, until)
+        )
+
+    # -- dead letters -----------------------------------------------------------------
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Return up to ``limit`` dead letters; a damaged one is listed with ``damage``."""
+        rows = self._read(
+            "SELECT CAST(id AS BLOB), CAST(operation AS BLOB), CAST(payload AS BLOB), priority,"
+            " deliveries, max_retries, CAST(last_error AS BLOB), enqueued_at, failed_at,"
+            " CAST(idempotency_key AS BLOB) FROM dead_letters"
+            " ORDER BY failed_at, id LIMIT ?",
+            (limit,),
+        )
+        letters = []
+        for rid, op, payload, prio, count, retries, error, at, failed, key in rows:
+            damage = None
+            try:
+                rid, op, args, kwargs = decode_row(rid, op, payload)
+            except ValueError as reason:
+                # Listed as it is, not raised: one damaged row must not hide the others.
+                rid, op, args, kwargs, damage = _text(rid), _text(op), [], {}, str(reason)
+            letters.append(
+                DeadLetter(
+                    rid,
+                    op,
+                    args,
+                    kwargs,
+                    prio,
+                    count,
+                    retries,
+                    _text(error),
+                    at,
+                    failed,
+                    None if key is None else _text(key),
+                    damage,
+                )
+            )
+        return letters
+
+    async def replay(self, request_id: str | None, now: float, max_size: int) -> int:
+        """Requeue one dead letter (or all); ``-1`` if the one asked for did not fit."""
+        name = self.name
+
+        def op(conn: sqlite3.Connection, scratch: dict[str, Any]) -> int:
+            try:
+                return sql.replay(conn, scratch, request_id, now, max_size, name)
+            except QueueFullError:
+                return -1
+
+        return await self._writer.run(op)  # type: ignore[no-any-return]
+
+    async def purge_dead_letters(self) -> int:
+        """Delete every dead letter; return how many were deleted."""
+        return await self._writer.run(  # type: ignore[no-any-return]
+            lambda conn, scratch: conn.execute("DELETE FROM dead_letters").rowcount
+        )
+
+    # -- observing --------------------------------------------------------------------
+    def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        self._writer.check_usable()
+        try:
+            with self._read_lock:
+                return self._reader.execute(query, params).fetchall()
+        except sqlite3.Error as error:
+            mapped = self._writer.translate(error)  # a damaged file also stops writes
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    def counts(self, now: float) -> dict[str, int]:
+        """Return ``pending``, ``delayed``, ``leased``, ``done`` and ``dead``."""
+        pending, delayed, leased = self._read(
+            "SELECT coalesce(sum(visible_at <= ?), 0),"
+            " coalesce(sum(visible_at > ? AND lease_token IS NULL), 0),"
+            " coalesce(sum(visible_at > ? AND lease_token IS NOT NULL), 0) FROM requests",
+            (now, now, now),
+        )[0]
+        done = self._read("SELECT value FROM meta WHERE name = 'done'")[0][0]
+        dead = self._read("SELECT count(*) FROM dead_letters")[0][0]
+        return {
+            "pending": pending,
+            "delayed": delayed,
+            "leased": leased,
+            "done": done,
+            "dead": dead,
+        }
+
+    def extra_stats(self) -> dict[str, Any]:
+        """Return the group-commit figures."""
+        writer = self._writer
+        commits = writer.commits
+        return {
+            "commits": commits,
+            "committed_ops": writer.committed_ops,
+            "mean_commit_batch": writer.committed_ops / commits if commits else 0.0,
+            "max_commit_batch": writer.max_batch_seen,
+        }
+
+    # -- lifetime ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Finish queued writes, then close the database."""
+        self._writer.close()
+        with self._read_lock:
+            self._reader.close()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close` (the wait is for queued writes, at most one batch)."""
+        self.close()
+
+    def abandon(self) -> bool:
+        """Stop the writer without waiting (it finishes queued writes) and close files."""
+        self._writer.close(wait=False)
+        self._reader.close()
+        return True
+
+    def __repr__(self) -> str:
+        return f"SqliteQueueStore({self.storage_path!r})"
+
+
+@final
+class PersistentRequestQueue(RequestQueue):
+    """A :class:`~rebellion.durable.queue.RequestQueue` over a :class:`SqliteQueueStore`.
 
     Args:
         storage_path: the database file (created if missing; its directory must exist
@@ -76,13 +305,23 @@ class PersistentRequestQueue(WorkerLoop):
         poll_interval: longest idle wait before looking for requests enqueued by other
             processes (enqueues in this process wake workers at once).
         idempotency_ttl: seconds an idempotency key is remembered.
+        integrity_check: ``"auto"``, ``"full"`` or ``"light"`` (see :class:`SqliteQueueStore`).
+        max_bytes: cap on the database file's size (see :class:`SqliteQueueStore`).
         listeners: event listeners (``RequestCompleted``, ``RequestRetryScheduled``,
-            ``RequestDeadLettered``).
+            ``RequestDeadLettered``, ``RequestQuarantined``).
 
     Raises:
         ConfigError: a parameter is invalid, or the database cannot be opened for
             writing; the message names the parameter.
+        StoreCorruptError: the file is damaged (or is not a SQLite database); the queue
+            refuses it rather than acknowledge requests into it.
+        StorageFullError: the disk is too full to open the queue.
+
+    A queue holds a writer thread and two connections until :meth:`close`; one that is
+    garbage-collected unclosed releases them itself and warns (``ResourceWarning``).
     """
+
+    store: SqliteQueueStore
 
     def __init__(
         self,
@@ -95,276 +334,33 @@ class PersistentRequestQueue(WorkerLoop):
         retry_backoff: Backoff | None = None,
         poll_interval: float = 1.0,
         idempotency_ttl: float = 86_400.0,
+        integrity_check: str = "auto",
+        max_bytes: int | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        if not isinstance(storage_path, str | os.PathLike) or not str(storage_path):
-            raise ConfigError("storage_path", "a file path (str or os.PathLike)", storage_path)
-        path = str(storage_path)
-        if path == ":memory:" or path.startswith("file:"):
-            raise ConfigError("storage_path", "a file path (a durable queue needs a file)", path)
-        self.storage_path = path
-        self.max_size = check_int("max_size", max_size, minimum=1, maximum=2**62)
-        self._clock = check_clock(clock)
-        self.name = check_name("name", Path(path).stem or "queue" if name is None else name)
-        self._lease_timeout = check_number(
-            "lease_timeout", lease_timeout, minimum=0.0, exclusive_minimum=True
+        check_int("max_size", max_size, minimum=1, maximum=MAX_INT)  # before creating a file
+        store = SqliteQueueStore(
+            storage_path, name=name, integrity_check=integrity_check, max_bytes=max_bytes
         )
-        if retry_backoff is None:
-            retry_backoff = DEFAULT_RETRY_BACKOFF
-        elif not isinstance(retry_backoff, Backoff):
-            raise ConfigError("retry_backoff", "a Backoff or None", retry_backoff)
-        self._backoff = retry_backoff
-        self._poll_interval = check_number(
-            "poll_interval", poll_interval, minimum=0.0, exclusive_minimum=True
-        )
-        self._key_ttl = check_number(
-            "idempotency_ttl", idempotency_ttl, minimum=0.0, allow_inf=True
-        )
-        self._events = EventStream(self.name, listeners)
-        self._init_worker()
-        self._enqueued = AtomicCounter()
-        self._duplicates = AtomicCounter()
-        self._rejected = AtomicCounter()
-        self._token_prefix = uuid.uuid4().hex[:12] + "-"
-        self._tokens = AtomicCounter()
-        self._writer, self._reader = self._open(path)
-        self._read_lock = threading.Lock()
-        registry.track(self)
-
-    @staticmethod
-    def _open(path: str) -> tuple[GroupCommitWriter, sqlite3.Connection]:
-        parent = Path(path).parent
-        if not parent.is_dir():
-            raise ConfigError("storage_path", f"a path in an existing directory ({parent})", path)
-        if Path(path).is_dir():
-            raise ConfigError("storage_path", "a file path, not a directory", path)
+        self.storage_path = store.storage_path
         try:
-            conn = _connect(path)
-            sql.create_schema(conn)
-            # Probe for write access now, not at the first enqueue.
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("UPDATE meta SET value = value WHERE name = 'done'")
-            conn.execute("COMMIT")
-            reader = _connect(path)
-        except sqlite3.Error as error:
-            raise ConfigError(
-                "storage_path", f"a writable SQLite database (sqlite3: {error})", path
-            ) from error
-        return GroupCommitWriter(conn, name=Path(path).stem), reader
-
-    # -- producing --------------------------------------------------------------------
-    def _prepare(
-        self, request: object, priority: object, delay: object, not_before: object
-    ) -> tuple[tuple[Any, ...], str | None, float]:
-        if not isinstance(request, RetryableRequest):
-            raise ConfigError("request", "a RetryableRequest", request)
-        if type(priority) is not int or not -_PRIORITY_LIMIT <= priority <= _PRIORITY_LIMIT:
-            check_int("priority", priority, minimum=-_PRIORITY_LIMIT, maximum=_PRIORITY_LIMIT)
-        now = self._clock.wall()
-        if (type(delay) is float or type(delay) is int) and delay == 0:
-            visible = now
-        else:
-            visible = now + check_number("delay", delay, minimum=0.0)
-        if not_before is not None:
-            visible = max(visible, check_number("not_before", not_before))
-        row = (
-            os.urandom(16).hex(),  # a random 128-bit id, without building a UUID object
-            priority,
-            request.operation,
-            request.payload,
-            request.max_retries,
-            request.idempotency_key,
-            now,
-            visible,
-        )
-        return row, request.idempotency_key, now - self._key_ttl
-
-    def _enqueue_op(self, row: tuple[Any, ...], key: str | None, expired_before: float) -> Any:
-        max_size, name = self.max_size, self.name
-        return lambda conn, scratch: sql.enqueue(
-            conn, scratch, row, key, max_size, name, expired_before
-        )
-
-    async def enqueue(
-        self,
-        request: RetryableRequest,
-        priority: int = 0,
-        *,
-        delay: float = 0.0,
-        not_before: float | None = None,
-    ) -> str:
-        """Store ``request`` durably; return once it is committed and fsynced.
-
-        Args:
-            request: what to run.
-            priority: higher runs first; FIFO among equal priorities.
-            delay: seconds before the request may run.
-            not_before: wall-clock time (``clock.wall()``) before which it may not run.
-
-        Returns:
-            The request id; for a known ``idempotency_key``, the first request's id.
-
-        Raises:
-            QueueFullError: ``max_size`` requests are already queued.
-            ConfigError: a bad argument (the message names it).
-        """
-        row, key, expired_before = self._prepare(request, priority, delay, not_before)
-        try:
-            outcome = await self._writer.run(self._enqueue_op(row, key, expired_before))
-        except QueueFullError:
-            self._rejected.increment()
-            raise
-        return self._counted(*outcome)
-
-    def enqueue_sync(
-        self,
-        request: RetryableRequest,
-        priority: int = 0,
-        *,
-        delay: float = 0.0,
-        not_before: float | None = None,
-    ) -> str:
-        """Blocking :meth:`enqueue` for threads without an event loop (same guarantees)."""
-        row, key, expired_before = self._prepare(request, priority, delay, not_before)
-        try:
-            outcome = self._writer.call(self._enqueue_op(row, key, expired_before))
-        except QueueFullError:
-            self._rejected.increment()
-            raise
-        return self._counted(*outcome)
-
-    # -- the durable steps workers use ------------------------------------------------
-    async def _claim(
-        self, lease: float
-    ) -> tuple[list[Delivery], list[tuple[str, int, str]], float | None]:
-        token = f"{self._token_prefix}{self._tokens.increment()}"
-        clock = self._clock
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: sql.claim(conn, scratch, clock.wall(), lease, token, 1)
-        )
-
-    async def _ack(self, delivery: Delivery) -> bool:
-        rid, token = delivery.id, delivery.lease_token
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: sql.ack(conn, scratch, rid, token)
-        )
-
-    async def _fail(self, delivery: Delivery, delay: float | None, error: str) -> str:
-        rid, token, clock = delivery.id, delivery.lease_token, self._clock
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: sql.fail(conn, scratch, rid, token, clock.wall(), delay, error)
-        )
-
-    async def _release(self, delivery: Delivery) -> bool:
-        rid, token, clock = delivery.id, delivery.lease_token, self._clock
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: sql.release(conn, rid, token, clock.wall())
-        )
-
-    async def _extend(self, delivery: Delivery, until: float) -> bool:
-        rid, token = delivery.id, delivery.lease_token
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: sql.extend(conn, rid, token, until)
-        )
-
-    # -- dead letters -----------------------------------------------------------------
-    def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
-        """Return up to ``limit`` dead-lettered requests, oldest failure first."""
-        check_int("limit", limit, minimum=1)
-        rows = self._read(
-            "SELECT id, operation, payload, priority, deliveries, max_retries, last_error,"
-            " enqueued_at, failed_at, idempotency_key FROM dead_letters"
-            " ORDER BY failed_at, id LIMIT ?",
-            (limit,),
-        )
-        letters = []
-        for rid, op, payload, prio, count, retries, error, at, failed, key in rows:
-            args, kwargs = decode_payload(payload)
-            letters.append(
-                DeadLetter(rid, op, args, kwargs, prio, count, retries, error, at, failed, key)
+            super().__init__(
+                store,
+                max_size,
+                clock=clock,
+                lease_timeout=lease_timeout,
+                retry_backoff=retry_backoff,
+                poll_interval=poll_interval,
+                idempotency_ttl=idempotency_ttl,
+                listeners=listeners,
             )
-        return letters
+        except BaseException:
+            store.close()
+            raise
 
-    async def replay_dead_letter(self, request_id: str) -> bool:
-        """Put a dead-lettered request back in the queue with fresh attempts.
-
-        Returns:
-            ``False`` if no dead letter has that id.
-
-        Raises:
-            QueueFullError: the queue is full.
-        """
-        return bool(await self._replay(request_id))
-
-    async def replay_all(self) -> int:
-        """Put every dead-lettered request back; return how many (stops when full)."""
-        return await self._replay(None)
-
-    async def _replay(self, request_id: str | None) -> int:
-        max_size, name, clock = self.max_size, self.name, self._clock
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: sql.replay(
-                conn, scratch, request_id, clock.wall(), max_size, name
-            )
-        )
-
-    async def purge_dead_letters(self) -> int:
-        """Delete every dead letter; return how many were deleted."""
-        return await self._writer.run(  # type: ignore[no-any-return]
-            lambda conn, scratch: conn.execute("DELETE FROM dead_letters").rowcount
-        )
-
-    # -- observing --------------------------------------------------------------------
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._read_lock:
-            return self._reader.execute(query, params).fetchall()
-
-    def stats(self) -> dict[str, Any]:
-        """Return a snapshot: queue contents, this process's counts, commit batching."""
-        now = self._clock.wall()
-        pending, delayed, leased = self._read(
-            "SELECT coalesce(sum(visible_at <= ?), 0),"
-            " coalesce(sum(visible_at > ? AND lease_token IS NULL), 0),"
-            " coalesce(sum(visible_at > ? AND lease_token IS NOT NULL), 0) FROM requests",
-            (now, now, now),
-        )[0]
-        done = self._read("SELECT value FROM meta WHERE name = 'done'")[0][0]
-        dead = self._read("SELECT count(*) FROM dead_letters")[0][0]
-        writer = self._writer
-        commits = writer.commits
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "backend": "sqlite",
-            "max_size": self.max_size,
-            "pending": pending,
-            "delayed": delayed,
-            "leased": leased,
-            "done": done,
-            "dead": dead,
-            "enqueued": self._enqueued.value,
-            "duplicates": self._duplicates.value,
-            "rejected_full": self._rejected.value,
-            **self._worker_stats(),
-            "commits": commits,
-            "committed_ops": writer.committed_ops,
-            "mean_commit_batch": writer.committed_ops / commits if commits else 0.0,
-            "max_commit_batch": writer.max_batch_seen,
-        }
-
-    # -- lifetime ---------------------------------------------------------------------
-    def close(self) -> None:
-        """Finish queued writes, then close the database (processing must be stopped)."""
-        self._writer.close()
-        with self._read_lock:
-            self._reader.close()
-
-    async def __aenter__(self) -> PersistentRequestQueue:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-        self.close()
+        """Run a read-only query on the file (for tests and debugging)."""
+        return self.store._read(query, params)
 
     def __repr__(self) -> str:
         return f"PersistentRequestQueue({self.storage_path!r}, max_size={self.max_size})"

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, final
 from urllib.parse import urlsplit
 
 from ..._registry import registry
-from ..._validate import check_int, check_name, check_number
+from ..._validate import MAX_INT, check_int, check_name, check_number
 from ...errors import ConfigError, WebhookDeliveryError
 from ...policies.circuit_breaker import CircuitBreaker
 from ._model import Notification
@@ -142,7 +142,7 @@ class WebhookNotifier:
         self.headers = _headers(headers)
         self.max_retries = check_int("max_retries", max_retries, minimum=0, maximum=1_000_000)
         self.max_backlog = check_int("max_backlog", max_backlog, minimum=1, maximum=10_000)
-        self.priority = check_int("priority", priority, minimum=-(2**62), maximum=2**62)
+        self.priority = check_int("priority", priority, minimum=-(2**62), maximum=MAX_INT)
         self._transport = transport
         self.queue = queue
         self.handler_name = f"rebellion.alert_webhook.{name}"
