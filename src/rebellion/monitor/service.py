@@ -32,7 +32,15 @@ __all__ = ["MonitorService"]
 
 _log = logging.getLogger("rebellion.monitor")
 
-_LABELS = {"disk": "device", "net": "interface", "fs": "mount", "cgroup": "cgroup"}
+_LABELS = {
+    "disk": ("device", "disk_device"),
+    "net": ("interface", "net_interface"),
+    "fs": ("mount", "fs"),
+    "cgroup": ("cgroup", "cgroup"),
+    "temp": ("sensor", "temperature_celsius"),
+    "fan": ("sensor", "fan_rpm"),
+}
+"""Bracketed instance -> (Prometheus label, metric family prefix)."""
 
 
 def _prometheus_name(name: str) -> str:
@@ -200,11 +208,11 @@ class MonitorService:
             )
         group, bracket, rest = name.partition("[")
         if bracket and "]" in rest:
-            # disk[sda].read_bps -> host_disk_read_bps{device="sda"}
+            # disk[sda].read_bps -> host_disk_device_read_bps{device="sda"}
             instance, _, field = rest.partition("]")
-            label = _LABELS.get(group, "instance")
-            metric = _prometheus_name(f"{group}_{field.lstrip('.')}".rstrip("_"))
-            return self.metrics.get_gauge(metric, {label: instance}, help=f"host {group} value")
+            label, family = _LABELS.get(group, ("instance", group))
+            metric = _prometheus_name(f"{family}_{field.lstrip('.')}".rstrip("_"))
+            return self.metrics.get_gauge(metric, {label: instance}, help=f"{metric} by {label}")
         metric = _prometheus_name(name)
         return self.metrics.get_gauge(metric, help=f"host value {name}")
 

@@ -228,8 +228,8 @@ class HistoryStore:
             until: wall-clock end; default: everything after ``since``.
             resolution: a tier's resolution; default: the finest tier that still holds
                 ``since`` and is no finer than ``step``.
-            max_points: upper bound on the number of buckets (default 2,000); without a
-                ``step``, the step is chosen so that the range fits in this many.
+            max_points: upper bound on the number of buckets (default 2,000, the newest);
+                without a ``step``, a closed range is merged so that it fits in this many.
             step: seconds per returned bucket: the tier's buckets are merged into buckets
                 of this width (mean, min and max over the merged ones).
 
@@ -246,9 +246,8 @@ class HistoryStore:
             pending = [(at, values) for at, values in self._buffer if metric in values]
             newest = self._newest
         end = until if until is not None else math.inf
-        if step is None:
-            span = (end if end != math.inf else max(newest, since)) - since
-            step = max(1, math.ceil(span / limit))
+        if step is None:  # an open range keeps the finest buckets, newest first
+            step = 1 if until is None else max(1, math.ceil((until - since) / limit))
         tier = self._pick_tier(since, resolution, step, newest)
         step = max(step, tier.resolution)
         start = int(since // step) * step
