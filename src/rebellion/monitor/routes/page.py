@@ -25,6 +25,14 @@ _ICON = _STATIC.joinpath("favicon.svg").read_bytes()
 ASSETS: dict[str, tuple[bytes, str]] = {
     "/favicon.ico": (_ICON, "image/svg+xml"),
     "/favicon.svg": (_ICON, "image/svg+xml"),
+    "/static/dashboard.js": (
+        _STATIC.joinpath("dashboard.js").read_bytes(),
+        "text/javascript; charset=utf-8",
+    ),
+    "/static/dashboard.css": (
+        _STATIC.joinpath("dashboard.css").read_bytes(),
+        "text/css; charset=utf-8",
+    ),
     "/static/vendor/uPlot.iife.min.js": (
         _STATIC.joinpath("vendor/uPlot.iife.min.js").read_bytes(),
         "text/javascript; charset=utf-8",
@@ -45,7 +53,7 @@ async def dashboard() -> HTMLResponse:
 
 def _asset(path: str) -> Response:
     body, kind = ASSETS[path]
-    return Response(body, media_type=kind, headers={"cache-control": "public, max-age=86400"})
+    return Response(body, media_type=kind, headers={"cache-control": "no-cache"})
 
 
 for _path in ASSETS:
