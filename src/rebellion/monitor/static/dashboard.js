@@ -349,7 +349,7 @@
   function renderProcesses() {
     const key = state.sort, rows = state.processes.slice().sort((a, b) => (b[key] || 0) - (a[key] || 0));
     byId("proc-count").textContent = rows.length + " shown";
-    fillTable("procs", rows.map(p => `<tr><td class="num">${p.pid}</td><td class="narrow-hide">${esc(p.user || "")}</td>` +
+    fillTable("procs", rows.map(p => `<tr data-pid="${p.pid}" data-${key.replace("_", "-")}="${p[key] || 0}"><td class="num">${p.pid}</td><td class="narrow-hide">${esc(p.user || "")}</td>` +
       `<td class="cmd" title="${esc(p.cmdline || p.name)}"><b>${esc(p.name)}</b> ${esc(p.cmdline || "")}</td>` +
       `<td class="num narrow-hide">${p.threads || 1}</td><td class="num">${(p.cpu_percent || 0).toFixed(1)}</td>` +
       `<td class="num">${UNITS.bytes(p.memory_rss)}</td><td class="num">${UNITS.bps(p.io_bps || 0)}</td></tr>`));
@@ -577,7 +577,7 @@
   });
   SPECS.forEach(s => resize.observe(byId("c-" + s.id)));
   document.addEventListener("visibilitychange", () => { if (!document.hidden) drawAll(); });
-  R.showRange = showRange; R.goLive = goLive;
+  R.showRange = showRange; R.goLive = goLive; R.incident = onIncident;
 
   async function start() {
     let snap = null;
