@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from rebellion import CircuitBreaker
 from rebellion._registry import Registry, registry
@@ -68,3 +69,12 @@ def test_tracking_from_many_threads_keeps_one_row_per_name() -> None:
     for thread in threads:
         thread.join()
     assert sorted(e["name"] for e in reg.snapshot()) == ["n0", "n1", "n2", "n3"]
+
+
+def test_a_closed_queue_leaves_the_listing(tmp_path: Path) -> None:
+    from rebellion.durable.queue.sqlite import PersistentRequestQueue
+
+    queue = PersistentRequestQueue(str(tmp_path / "q.db"), name="census-closed-queue")
+    assert any(e["name"] == "census-closed-queue" for e in registry.snapshot())
+    queue.close()
+    assert not any(e["name"] == "census-closed-queue" for e in registry.snapshot())

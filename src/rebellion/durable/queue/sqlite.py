@@ -358,6 +358,7 @@ class PersistentRequestQueue(WorkerLoop):
         self._writer.close()
         with self._read_lock:
             self._reader.close()
+        registry.retire(self)  # closed: off the dashboard's resilience view
 
     async def __aenter__(self) -> PersistentRequestQueue:
         return self

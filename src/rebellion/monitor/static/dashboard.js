@@ -77,7 +77,7 @@
         const rows = [];
         for (let s = 1; s < u.series.length; s++) {
           const v = u.data[s][i];
-          if (v === null || v === undefined || !u.series[s].show || spec.hidden.has(s)) continue;
+          if (v === null || v === undefined || !u.series[s].show || s === spec.index.lo) continue;
           rows.push(`<div><i style="background:${spec.colours[s]}"></i>${esc(u.series[s].label)}: <b>${UNITS[spec.unit](v)}</b></div>`);
         }
         if (!rows.length) { tip.style.display = "none"; return; }
@@ -114,7 +114,7 @@
     spec.metrics = spec.series(state.names).filter(([m]) => state.names.includes(m));
     const fmt = UNITS[spec.unit], dim = css("--dim"), grid = css("--grid");
     const series = [{ label: "time", value: (u, v) => v === null ? "–" : new Date(v * 1000).toLocaleTimeString() }];
-    spec.colours = [null]; spec.hidden = new Set(); spec.index = {};
+    spec.colours = [null]; spec.index = {};
     spec.metrics.forEach(([, label], i) => {
       const colour = css(PALETTE[i % PALETTE.length]);
       spec.colours.push(colour);
@@ -343,7 +343,8 @@
     byId("host").textContent = `${cores} cores · memory ${UNITS.bytes((values["memory.used"] || 0) + (values["memory.available"] || 0))}`;
     if (document.hidden) return;
     if (state.live) drawAll();
-    if (m.processes !== undefined) { state.processes = m.processes; renderProcesses(); }
+    const procs = m.processes || [], sig = procs.length + ":" + procs.map(p => p.pid + "/" + p.cpu_percent).join(",");
+    if (sig !== state.procSig) { state.procSig = sig; state.processes = procs; renderProcesses(); }
     renderDevices(values, m.disks || {});
   }
   function renderProcesses() {
@@ -436,7 +437,7 @@
       const s = p.stats || {}, st = stateOf(s), h = state.prims.get(p.kind + "/" + p.name) || { calls: [], rej: [], total: [0, 0] };
       html.push(`<tr data-kind="${esc(p.kind)}" data-key="${esc(p.kind + "/" + p.name)}"><td>${esc(p.name)}</td>` +
         `<td><span class="state ${stateClass(st)}">${esc(st)}</span></td>` +
-        `<td title="calls (blue) and rejections (red) per refresh">${spark(h)}<small>${h.total[0]} / ${h.total[1]}</small></td>` +
+        `<td class="spark" title="calls (blue) and rejections (red) per refresh">${spark(h)}<small>${h.total[0]} / ${h.total[1]}</small></td>` +
         `<td class="narrow-hide">${esc(detailOf(s))}</td></tr>`);
     }
     fillTable("resilience", html);
