@@ -164,6 +164,10 @@ def test_dragging_zooms_into_history_and_live_returns(browser: Any, base: str) -
         assert loaded["to"] > loaded["from"]
         assert page.get_attribute("#live", "aria-pressed") == "false"
         assert "per point" in page.inner_text("#range-label")
+        cpu_legend = page.eval_on_selector_all(
+            "#c-cpu .u-legend .u-label", "ls => ls.map(l => l.textContent)"
+        )
+        assert "min\u2013max per bucket" in cpu_legend  # history draws each bucket's spread
         page.focus("#live")
         page.keyboard.press("Enter")  # the live toggle is a keyboard-reachable button
         page.wait_for_function("window.rebellion.state.live === true", timeout=WAIT)

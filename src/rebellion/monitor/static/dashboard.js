@@ -61,7 +61,14 @@
     { id: "load", unit: "load", anomaly: true, series: () => [["load.1", "1 min"], ["load.5", "5 min"], ["load.15", "15 min"]] },
     { id: "disk", unit: "bps", anomaly: true, series: () => [["disk.read_bps", "read"], ["disk.write_bps", "write"]] },
     { id: "net", unit: "bps", anomaly: true, series: () => [["net.recv_bps", "in (received)"], ["net.sent_bps", "out (sent)"]] },
+    { id: "disks", unit: "bps", series: names => instances(names, /^disk\[(.+)\]\.(read|write)_bps$/, { read: "read", write: "write" }) },
+    { id: "nics", unit: "bps", series: names => instances(names, /^net\[(.+)\]\.(recv|sent)_bps$/, { recv: "in", sent: "out" }) },
   ];
+  function instances(names, re, words) {
+    return names.map(n => [n, re.exec(n)]).filter(([, m]) => m)
+      .sort((a, b) => a[1][1].localeCompare(b[1][1]) || a[1][2].localeCompare(b[1][2]))
+      .map(([n, m]) => [n, m[1] + " " + words[m[2]]]);
+  }
 
   function tooltip(spec) {
     let tip;
@@ -191,7 +198,10 @@
         (state.hist[m] || []).forEach(p => { col[pos.get(p.at)] = p.mean; });
         out.push(col);
       });
-      for (const k of ["fc", "hi", "lo", "an"]) if (spec.index[k]) out.push(new Array(xs.length).fill(null));
+      const first = spec.metrics.length ? state.hist[spec.metrics[0][0]] || [] : [];
+      const edge = key => { const col = new Array(xs.length).fill(null); first.forEach(p => { col[pos.get(p.at)] = p[key]; }); return col; };
+      if (spec.index.fc) out.push(new Array(xs.length).fill(null), edge("max"), edge("min"));  // the bucket's spread
+      if (spec.index.an) out.push(new Array(xs.length).fill(null));
       return out;
     }
     const t = state.t.slice(), n = t.length;
@@ -238,6 +248,12 @@
     for (const spec of SPECS) {
       const u = charts[spec.id]; if (!u) continue;
       const limit = state.live ? Math.max(5, 5 * intervalGuess()) : 3 * state.step;
+      if (spec.index.hi) {  // the band is the forecast's live, each bucket's min-max in history
+        const label = state.live ? "forecast 95 % band" : "min–max per bucket";
+        u.series[spec.index.hi].label = label;
+        const cell = u.root.querySelectorAll(".u-legend .u-series")[spec.index.hi];
+        if (cell) cell.querySelector(".u-label").textContent = label;
+      }
       u.setData(withGaps(dataFor(spec), limit), true);
       document.getElementById("c-" + spec.id).dataset.points = String(u.data[0].length);
     }
