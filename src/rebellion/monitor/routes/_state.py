@@ -1,6 +1,5 @@
 """Where route handlers find the service and the app's settings: ``app.state``.
 
->>> from types import SimpleNamespace
 >>> settings = Settings()
 >>> settings.metrics_text is None
 True

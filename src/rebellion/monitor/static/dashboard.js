@@ -40,7 +40,7 @@
   function stamp(t, span) {
     const d = new Date(t * 1000);
     if (span > 2 * 86400) return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + clock(t, false);
-    return clock(t, span < 600);
+    return clock(t, span < 180);
   }
   function esc(s) { return String(s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]); }
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
@@ -149,7 +149,7 @@
     const axisFmt = AXIS[spec.unit];
     const opts = {
       width: Math.max(200, el.clientWidth), height: el.clientWidth < 500 ? 170 : 200,
-      padding: [8, 28, 0, 0],
+      padding: [8, 36, 0, 0],  // room for the last time label
       series, bands,
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 6 } },
@@ -158,7 +158,7 @@
         y: { range: yRange },
       },
       axes: [
-        { stroke: dim, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, space: 100,
+        { stroke: dim, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, space: el.clientWidth < 500 ? 64 : 100,
           values: (u, splits) => {
             const span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
             const out = splits.map(v => stamp(v, span));
