@@ -131,3 +131,19 @@ def test_the_process_table_has_command_user_threads_and_rates() -> None:
     assert all(r.cpu_percent >= 0 and r.io_bps >= 0 for r in rows)
     assert any(r.user == getpass.getuser() and r.cmdline for r in rows)
     assert all(r.threads >= 1 for r in rows)
+
+
+def test_bad_process_table_sizes_name_the_parameter() -> None:
+    with pytest.raises(ConfigError, match="top"):
+        ProcessScanner(top=0)
+    with pytest.raises(ConfigError, match="top"):
+        HostCollector(top=-1)
+
+
+def test_a_non_finite_value_does_not_break_the_snapshot_schema() -> None:
+    from rebellion.monitor.schemas import Snapshot
+
+    snap = Snapshot.model_validate(
+        {"at": 1.0, "values": {"temp[x]": None}, "analysis": {}, "processes": [], "disks": {}}
+    )
+    assert snap.values["temp[x]"] is None

@@ -73,13 +73,14 @@ class Snapshot(BaseModel):
     """The latest analysed host sample."""
 
     at: float = Field(description="wall time, epoch seconds")
-    values: dict[str, float] = Field(
+    values: dict[str, float | None] = Field(
         description="metric -> value: `cpu.core3`, `disk[sda].read_bps`, `net[eth0].recv_bps`, "
-        "`fs[/].percent`, `cgroup[system.slice/x.service].memory`, `temp[chip]`..."
+        "`fs[/].percent`, `cgroup[system.slice/x.service].memory`, `temp[chip]`... "
+        "(null: not a finite number this tick)"
     )
     analysis: dict[str, MetricAnalysis]
     processes: list[ProcessRow]
-    disks: dict[str, float] = Field(description="mount point -> used %")
+    disks: dict[str, float | None] = Field(description="mount point -> used %")
 
 
 class MetricNames(BaseModel):
