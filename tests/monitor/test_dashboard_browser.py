@@ -124,20 +124,37 @@ def test_each_width_fits_the_screen_with_axes_legends_and_no_errors(
             page.close()
 
 
+# Page coordinates of a chart's real samples (not the forecast's future point), so the
+# mouse lands on data however many samples the page has had time to gather.
+SAMPLE_X = """([id, where]) => {
+  const u = window.rebellion.charts[id], xs = u.data[0], ys = u.data[1];
+  const real = xs.map((x, i) => [x, ys[i]]).filter(([, y]) => y !== null && y !== undefined);
+  const x = real[Math.floor(where * (real.length - 1))][0];
+  const box = u.over.getBoundingClientRect();
+  return box.left + u.valToPos(x, 'x');
+}"""
+
+
+def hover_sample(page: Any, chart: str, where: float) -> None:
+    page.wait_for_function(
+        f"window.rebellion.charts.{chart} && "
+        f"window.rebellion.charts.{chart}.data[1].filter(v => v !== null).length >= 5",
+        timeout=WAIT,
+    )
+    x = page.evaluate(SAMPLE_X, [chart, where])
+    box = page.locator(f"#c-{chart} .u-over").bounding_box()
+    page.mouse.move(x, box["y"] + box["height"] / 2)
+
+
 def test_hovering_a_chart_shows_a_tooltip_with_a_value_and_unit(browser: Any, base: str) -> None:
     page = open_page(browser, base)
     try:
-        box = page.locator("#c-cpu .u-over").bounding_box()
-        page.wait_for_function(
-            "Number(document.querySelector('#c-cpu').dataset.points) >= 5", timeout=WAIT
-        )
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        hover_sample(page, "cpu", 0.5)
         tip = page.locator("#c-cpu .tip")
         tip.wait_for(state="visible", timeout=WAIT)
         assert "CPU busy" in tip.inner_text()
         assert "%" in tip.inner_text()
-        box = page.locator("#c-net .u-over").bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 10)
+        hover_sample(page, "net", 0.5)
         page.locator("#c-net .tip").wait_for(state="visible", timeout=WAIT)
         assert "B/s" in page.inner_text("#c-net .tip")
     finally:
@@ -147,14 +164,14 @@ def test_hovering_a_chart_shows_a_tooltip_with_a_value_and_unit(browser: Any, ba
 def test_dragging_zooms_into_history_and_live_returns(browser: Any, base: str) -> None:
     page = open_page(browser, base)
     try:
-        page.wait_for_function(
-            "Number(document.querySelector('#c-cpu').dataset.points) >= 10", timeout=WAIT
-        )
+        hover_sample(page, "mem", 0.0)
+        start = page.evaluate(SAMPLE_X, ["mem", 0.0])
+        end = page.evaluate(SAMPLE_X, ["mem", 1.0])
         box = page.locator("#c-mem .u-over").bounding_box()
         y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + box["width"] * 0.1, y)
+        page.mouse.move(start, y)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+        page.mouse.move(end, y, steps=8)
         page.mouse.up()
         page.wait_for_function(
             "window.rebellion.historyLoads >= 1 && window.rebellion.lastHistory.points > 0",
