@@ -70,6 +70,10 @@
       .map(([n, m]) => [n, m[1] + " " + words[m[2]]]);
   }
 
+  // Tick steps in seconds, from 1 s to 30 days.
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+    43200, 86400, 172800, 604800, 1209600, 2592000];
+
   function tooltip(spec) {
     let tip;
     return { hooks: {
@@ -158,10 +162,11 @@
         y: { range: yRange },
       },
       axes: [
-        { stroke: dim, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, space: el.clientWidth < 500 ? 64 : 100,
-          values: (u, splits) => {
+        { stroke: dim, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, space: 92,
+          incrs: TIME_STEPS,
+          values: (u, splits, axis, space, step) => {
             const span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
-            const out = splits.map(v => stamp(v, span));
+            const out = splits.map(v => span > 2 * 86400 ? stamp(v, span) : clock(v, step < 60));
             el.dataset.xTicks = out.join("|"); return out;
           } },
         { stroke: dim, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
