@@ -16,7 +16,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 RUN_EXTRAS := --extra cli --extra server
 DEV_EXTRAS := $(RUN_EXTRAS) --extra dev --extra bench
 
-.PHONY: run test lint typecheck pytest bench bench-smoke demo upgrade lock sync-run sync-dev simulate clean
+.PHONY: run test lint typecheck pytest bench bench-smoke demo upgrade lock sync-run sync-dev simulate clean vendor
 
 # uv itself is pinned and lives in its own small venv beside the project's.
 $(UV):
@@ -66,6 +66,10 @@ upgrade: | $(UV)
 
 lock: | $(UV)
 	$(UV) lock --python $(PYTHON)
+
+# Download the pinned dashboard JavaScript again with npm, verify it and rewrite the checksums.
+vendor: sync-dev
+	$(BIN)/python scripts/vendor_js.py
 
 clean:
 	rm -rf $(VENV) $(UV_HOME) .mypy_cache .pytest_cache .ruff_cache build src/*.egg-info

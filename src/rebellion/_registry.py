@@ -7,7 +7,11 @@ Two things live here:
   conflicting settings is a :class:`~rebellion.errors.ConfigError`, never a silent
   override;
 * a weak **census** of every primitive constructed in the process, so the resilience
-  panel can show breakers created directly with ``CircuitBreaker(...)`` too.
+  panel can show breakers created directly with ``CircuitBreaker(...)`` too. The census
+  lists one primitive per ``(kind, name)``: a newer instance under the same name
+  *replaces* the older one in listings (a restarted component rebuilds its breakers;
+  the dead ones must not linger until the garbage collector runs), and
+  :meth:`Registry.retire` takes a closed primitive out at once.
 
 >>> reg = Registry()
 >>> class Thing:
@@ -19,10 +23,15 @@ Two things live here:
 True
 >>> [entry["name"] for entry in reg.snapshot()]
 ['a']
+>>> old, new = Thing("b"), Thing("b")
+>>> reg.track(old); reg.track(new)
+>>> [entry["name"] for entry in reg.snapshot()], next(p for p in reg if p.name == "b") is new
+(['a', 'b'], True)
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -56,12 +65,23 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._named: dict[tuple[str, str], tuple[object, Mapping[str, object]]] = {}
-        self._census: weakref.WeakSet[Any] = weakref.WeakSet()
+        # primitive -> the order it was tracked in (newest wins among equal names).
+        self._census: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._order = itertools.count()
 
     def track(self, primitive: object) -> None:
-        """Remember ``primitive`` weakly so listings include it while it is alive."""
+        """Remember ``primitive`` weakly so listings include it while it is alive.
+
+        A primitive tracked later with the same kind and name replaces this one in
+        listings.
+        """
         with self._lock:
-            self._census.add(primitive)
+            self._census[primitive] = next(self._order)
+
+    def retire(self, primitive: object) -> None:
+        """Drop ``primitive`` from listings (it was closed); named entries stay named."""
+        with self._lock:
+            self._census.pop(primitive, None)
 
     def get_or_create(
         self,
@@ -81,7 +101,7 @@ class Registry:
             if existing is None:
                 created = factory()
                 self._named[key] = (created, dict(settings))
-                self._census.add(created)
+                self._census[created] = next(self._order)
                 return created
             instance, known = existing
             _compare(kind, name, known, settings)
@@ -113,7 +133,7 @@ class Registry:
             if existing is not None and existing[0] is not primitive:
                 raise ConfigError("name", f"unique among registered {key[0]}s", key[1])
             self._named[key] = (primitive, {})
-            self._census.add(primitive)
+            self._census[primitive] = next(self._order)
 
     def get(self, kind: str, name: str) -> object | None:
         """Return the primitive registered as ``(kind, name)``, or ``None``."""
@@ -145,14 +165,22 @@ class Registry:
         """Forget every named primitive and the census (tests call this between cases)."""
         with self._lock:
             self._named.clear()
-            self._census = weakref.WeakSet()
+            self._census = weakref.WeakKeyDictionary()
 
     def __iter__(self) -> Iterator[Any]:
+        """Iterate the live primitives, one per ``(kind, name)``: named ones first."""
         with self._lock:
             named = [entry[0] for entry in self._named.values()]
-            seen = {id(x) for x in named}
-            others = [x for x in list(self._census) if id(x) not in seen]
-        return iter(named + others)
+            census = list(self._census.items())
+        newest: dict[tuple[str, str], tuple[int, Any]] = {}
+        for primitive, order in census:
+            key = _key(primitive)
+            held = newest.get(key)
+            if held is None or order > held[0]:
+                newest[key] = (order, primitive)
+        taken = {_key(x) for x in named}
+        others = [x for _, x in sorted(newest.values(), key=lambda e: e[0])]
+        return iter(named + [x for x in others if _key(x) not in taken])
 
     def snapshot(self) -> list[dict[str, Any]]:
         """List every live primitive as ``{"kind", "name", "stats"}``, named ones first."""
@@ -184,6 +212,10 @@ def _compare(
                 f"{known[setting]!r} as registered for {kind} {name!r}",
                 settings[setting],
             )
+
+
+def _key(primitive: Any) -> tuple[str, str]:
+    return (str(getattr(primitive, "kind", "?")), str(getattr(primitive, "name", "?")))
 
 
 registry = Registry()

@@ -117,13 +117,15 @@ def test_unknown_kinds_and_nested_stats_are_exported_generically() -> None:
             }
 
     primitives = Registry()
-    widgets = [Widget("w"), Widget("w")]  # same name twice: disambiguated, not duplicated
+    # A second instance with the same name replaces the first (a rebuilt component):
+    # one series, never a stale "w#2" beside it.
+    widgets = [Widget("w"), Widget("w")]
     for widget in widgets:
         primitives.track(widget)
     text = generate_latest(prometheus_registry(primitives=primitives)).decode()
     families = parse(text)
     depth = families["rebellion_shiny_widget_queue_depth"][1]
-    assert {s.labels["name"] for s in depth} == {"w", "w#2"}
+    assert {s.labels["name"] for s in depth} == {"w"}
     assert families["rebellion_shiny_widget_dropped"][0] == "counter"
     assert (
         value(

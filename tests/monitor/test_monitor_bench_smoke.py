@@ -31,3 +31,4 @@ def test_monitor_benchmark_smoke_run(tmp_path: Path) -> None:
     text = out.read_text()
     assert "rebellion serve + 1 WebSocket client" in text
     assert "## WebSocket fan-out" in text
+    assert "## The dashboard page in Chromium" in text or "page: null" in proc.stdout

@@ -500,6 +500,7 @@ class DistributedCache:
         if self._redis is not None:
             await self._redis.close()
         self.close_local()
+        registry.retire(self)  # closed: off the dashboard's resilience view
 
     def close_local(self) -> None:
         """Close the disk file without touching Redis (for code outside an event loop)."""

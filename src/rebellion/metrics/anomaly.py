@@ -30,7 +30,7 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_fraction, check_int, check_number
+from .._validate import check_duration, check_fraction, check_int, check_number
 from ..errors import ConfigError
 from ._anomaly_kernel import Kernel, KernelParams
 
@@ -41,7 +41,6 @@ Timestamp = float | int | datetime | None
 # Upper bounds keep every setting inside int64 / float64 arithmetic with room to spare.
 _MAX_COUNT = 1_000_000_000  # samples (warmup, rest)
 _MAX_RATIO = 1e6  # novelty_tolerance, season_trust
-_MAX_PERIOD = 1e9  # seconds: about 31 years
 _MAX_SERIES = 100_000_000  # a bank of more would not fit in memory anyway
 
 
@@ -103,13 +102,7 @@ def anomaly_params(
         rest=check_int("rest", rest, minimum=0, maximum=_MAX_COUNT),
         alert_level=check_fraction("alert_level", alert_level, allow_zero=False),
         bins=check_int("season_bins", season_bins, minimum=0, maximum=100_000),
-        period=check_number(
-            "season_period",
-            season_period,
-            minimum=0.0,
-            maximum=_MAX_PERIOD,
-            exclusive_minimum=True,
-        ),
+        period=check_duration("season_period", season_period, exclusive_minimum=True),
         season_rate=check_number(
             "season_rate", season_rate, minimum=0.0, maximum=1.0, exclusive_minimum=True
         ),

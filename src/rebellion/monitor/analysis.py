@@ -3,7 +3,8 @@
 :class:`HostAnalyser` wraps a :class:`~rebellion.metrics.MetricTransformer` (one
 vectorised pass over every series per tick) and keeps, per metric, only what the
 dashboard and the alert rules read: window mean, spread and p95, z-score, anomaly score
-and flag, trend per second with a forecast and time-to-threshold, and health. The full
+and flag, trend per second with a forecast, its 95 % band (``forecast_lo``, ``forecast_hi``) and
+time-to-threshold, and health. The full
 transformer result stays available through :attr:`HostAnalyser.transformer`.
 
 >>> from rebellion.testing import ManualClock
@@ -16,6 +17,7 @@ transformer result stays available through :attr:`HostAnalyser.transformer`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, final
 
@@ -34,7 +36,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
 
 
 @final
@@ -76,6 +80,9 @@ class HostAnalyser:
         for name in values:
             metric = result[name]
             stats, flags, trend = metric.statistics, metric.anomaly, metric.trend
+            # A 95 % band around the fitted line: the spread the line does not explain.
+            spread = stats.std_dev * math.sqrt(max(0.0, 1.0 - (trend.r_squared or 0.0)))
+            half = 1.96 * spread if math.isfinite(spread) else math.nan
             out[name] = {
                 "mean": _round(stats.mean),
                 "std_dev": _round(stats.std_dev),
@@ -86,6 +93,8 @@ class HostAnalyser:
                 "trend": trend.direction,
                 "slope": _round(trend.slope_per_second, 6),
                 "forecast": _round(trend.forecast),
+                "forecast_lo": _round(trend.forecast - half),
+                "forecast_hi": _round(trend.forecast + half),
                 "horizon": trend.horizon_seconds,
                 "time_to_threshold": _round(trend.time_to_threshold, 1),
                 "health": metric.health,

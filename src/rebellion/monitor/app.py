@@ -1,35 +1,49 @@
 """The HTTP and WebSocket face of the monitor (FastAPI), wrapped in the security guard.
 
-Routes: ``GET /`` dashboard, ``/api/v1/snapshot``, ``/api/v1/history``,
-``/api/v1/metrics``, ``/api/v1/alerts``, ``/api/v1/health``, ``/api/v1/resilience``,
-``/api/v1/stats``, ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``;
-the OpenAPI document at ``/openapi.json``. Bad parameters are 4xx with a message
-naming the parameter, never 5xx.
+Routes, one router per area (:mod:`rebellion.monitor.routes`): ``GET /`` dashboard,
+``/api/v1/snapshot``, ``/api/v1/history``, ``/api/v1/metrics``, ``/api/v1/alerts``,
+``/api/v1/health``, ``/api/v1/resilience``, ``/api/v1/stats``, ``/metrics``
+(Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``, and ``/api/v1/incidents`` when the
+incident analysis is installed. Every JSON answer has a response model, so
+``/openapi.json`` describes it. Bad parameters are 4xx with a message naming the
+parameter, never 5xx.
+
+>>> from rebellion.monitor.store import HistoryStore
+>>> app = create_app(MonitorService(HistoryStore(":memory:")), manage_service=False)
+>>> type(app).__name__
+'Guard'
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
+import importlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from importlib import resources
-from typing import Annotated, Any, final
+from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.websockets import WebSocketDisconnect
+from fastapi import APIRouter, FastAPI
 
 from .. import __version__
-from .._json import jsonable
-from ..errors import ConfigError
 from .hosts import AllowedHosts
-from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
+from .routes import ROUTERS
+from .routes._state import Settings
+from .routes.page import ASSETS
+from .security import Guard
 from .service import MonitorService
-from .store import MAX_TIME
 
 __all__ = ["create_app"]
 
-_MAX_SPAN = 366 * 86400.0
+
+def _optional_routers() -> list[APIRouter]:
+    """Return routers of optional areas that are installed (incident analysis)."""
+    found = []
+    for module in ("rebellion.monitor.incidents_api",):
+        try:
+            router = importlib.import_module(module).router
+        except ImportError:
+            continue
+        found.append(router)
+    return found
 
 
 def create_app(
@@ -59,7 +73,8 @@ def create_app(
         manage_service: start and stop ``service`` with the application's lifespan.
 
     Returns:
-        The application, guarded (Host, token, origin and size checks).
+        The application, guarded (Host, token, origin and size checks); the favicon
+        and the vendored chart library are served without a token (they carry no data).
 
     Raises:
         ConfigError: ``allowed_hosts`` holds something that is not a host.
@@ -83,143 +98,15 @@ def create_app(
         "primitive of the process, live.",
         lifespan=lifespan,
     )
-    page = resources.files("rebellion.monitor").joinpath("static/dashboard.html").read_text()
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard() -> HTMLResponse:
-        return HTMLResponse(page, headers={"cache-control": "no-store"})
-
-    @app.get("/api/v1/snapshot", summary="Latest analysed host sample")
-    async def snapshot() -> JSONResponse:
-        latest = service.snapshot()
-        if latest is None:
-            raise HTTPException(503, "no sample yet: the monitor is starting")
-        return JSONResponse(latest)
-
-    @app.get("/api/v1/metrics", summary="Names of the metrics kept in history")
-    async def metric_names() -> dict[str, list[str]]:
-        return {"metrics": service.store.metrics()}
-
-    @app.get("/api/v1/history", summary="A metric's history, downsampled")
-    async def history(
-        metric: Annotated[str, Query(min_length=1, max_length=200)],
-        since: Annotated[
-            float,
-            Query(
-                description="epoch seconds, or a negative number of seconds before now",
-                ge=-_MAX_SPAN,
-                le=MAX_TIME,
-                allow_inf_nan=False,
-            ),
-        ] = -3600.0,
-        until: Annotated[
-            float | None,
-            Query(description="epoch seconds", ge=0, le=MAX_TIME, allow_inf_nan=False),
-        ] = None,
-        resolution: Annotated[
-            int | None, Query(ge=1, le=86_400, description="a tier's bucket, in seconds")
-        ] = None,
-        max_points: Annotated[int, Query(ge=1, le=10_000)] = 2000,
-    ) -> dict[str, Any]:
-        now = time.time()
-        start = now + since if since < 0 else since
-        if until is not None and until < start:
-            raise HTTPException(422, "until must not be before since")
-        known = service.store.metrics()
-        if metric not in known:
-            raise HTTPException(
-                404, f"unknown metric {metric!r}; GET /api/v1/metrics lists the known ones"
-            )
-        try:
-            points = service.store.history(
-                metric, start, until, resolution=resolution, max_points=max_points
-            )
-        except ConfigError as error:
-            raise HTTPException(422, str(error)) from None
-        return {
-            "metric": metric,
-            "since": start,
-            "until": until,
-            "points": [p.to_dict() for p in points],
-        }
-
-    @app.get("/api/v1/alerts", summary="Active alerts and recent alert history")
-    async def alerts() -> JSONResponse:
-        engine = service.alerts
-        body: dict[str, Any] = {"active": [], "history": []}
-        if engine is not None:
-            body = jsonable(engine.snapshot())
-        return JSONResponse(body)
-
-    @app.get("/api/v1/health", summary="Health checks and operation mode")
-    async def health() -> JSONResponse:
-        body: dict[str, Any] = {"status": "ok", "monitor": {"ready": service.ready}}
-        if extra_status is not None:
-            body.update(jsonable(extra_status()))
-        body["monitor"] = {"ready": service.ready}
-        return JSONResponse(body)
-
-    @app.get("/api/v1/resilience", summary="Every registered resilience primitive")
-    async def resilience() -> JSONResponse:
-        return JSONResponse(
-            {"primitives": service.resilience(), "events": service.recent_events()[-50:]}
-        )
-
-    @app.get("/api/v1/stats", summary="The monitor's own cost and counters")
-    async def stats() -> JSONResponse:
-        return JSONResponse(jsonable(service.stats()))
-
-    @app.get("/metrics", summary="Prometheus exposition", response_class=Response)
-    async def prometheus() -> Response:
-        if metrics_text is None:
-            raise HTTPException(404, "Prometheus exposition is not configured")
-        body, content_type = metrics_text()
-        return Response(body, media_type=content_type)
-
-    @app.get("/healthz", summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Readiness: first sample taken and sampling running")
-    async def readyz() -> JSONResponse:
-        ready = service.ready
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
-
-    @app.websocket("/ws")
-    async def stream(websocket: WebSocket) -> None:
-        offered = websocket.scope.get("subprotocols", [])
-        chosen = next((p for p in offered if p == "rebellion.v1"), None)
-        if chosen is None and token_from_scope(websocket.scope) is not None:
-            chosen = next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL)), None)
-        await websocket.accept(subprotocol=chosen)
-        try:
-            await service.hub.serve(_TextFrames(websocket))
-        except WebSocketDisconnect:
-            pass
-
-    return Guard(app, token=token, allowed_origins=allowed_origins, hosts=hosts, max_body=max_body)
-
-
-@final
-class _TextFrames:
-    """A WebSocket whose binary frames read as UTF-8 text, so the hub can answer them."""
-
-    __slots__ = ("_ws",)
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._ws = websocket
-
-    async def send_text(self, data: str) -> None:
-        await self._ws.send_text(data)
-
-    async def receive_text(self) -> str:
-        message = await self._ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
-        text = message.get("text")
-        if text is None:
-            return bytes(message.get("bytes") or b"").decode("utf-8", "replace")
-        return str(text)
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        await self._ws.close(code, reason)
+    app.state.monitor = service
+    app.state.settings = Settings(extra_status=extra_status, metrics_text=metrics_text)
+    for router in [*ROUTERS.values(), *_optional_routers()]:
+        app.include_router(router)
+    return Guard(
+        app,
+        token=token,
+        allowed_origins=allowed_origins,
+        hosts=hosts,
+        max_body=max_body,
+        open_paths=("/healthz", "/readyz", *ASSETS),
+    )

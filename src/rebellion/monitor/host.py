@@ -1,15 +1,16 @@
-"""Host metrics from psutil, cheap enough to sample every second all day.
+"""Host metrics from psutil and the cgroup filesystem, cheap enough to sample every second.
 
 Reading ``/proc`` is what costs. So the collector reads the cheap system-wide files
-every tick (CPU, memory, swap, load, disk and network counters) and the expensive
-ones less often: the per-process scan every ``process_interval`` seconds, mount
-points and temperatures every ``slow_interval`` seconds. Process CPU% comes from
-``cpu_times`` deltas between two scans, so no per-process state is kept in psutil.
+every tick (CPU per core, memory, swap, load, per-disk and per-interface counters) and
+the expensive ones less often: the process scan and the cgroup reads every
+``process_interval`` seconds, mount points, cgroup discovery and sensors every
+``slow_interval`` seconds. Values read less often are repeated every tick, so every
+series stays continuous for the analysis and the history.
 
 >>> from rebellion.testing import ManualClock
 >>> host = HostCollector(clock=ManualClock())
 >>> sample = host.sample()
->>> 0.0 <= sample.values["cpu.total"] <= 100.0 and "memory.percent" in sample.values
+>>> 0.0 <= sample.values["cpu.total"] <= 100.0 and "swap.percent" in sample.values
 True
 """
 
@@ -17,35 +18,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, final
+from typing import final
 
 import psutil
 
 from .._clock import Clock
 from .._validate import check_clock, check_int, check_number
+from .cgroups import CgroupReader
+from .devices import DeviceRates, mount_points, mount_usage, sensors
+from .processes import ProcessInfo, ProcessScanner
 
 __all__ = ["HostCollector", "HostSample", "ProcessInfo"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessInfo:
-    """One row of the top-processes table."""
-
-    pid: int
-    name: str
-    cpu_percent: float
-    memory_rss: int
-    memory_percent: float
-
-    def to_dict(self) -> dict[str, object]:
-        """Return the row as a JSON-ready dict."""
-        return {
-            "pid": self.pid,
-            "name": self.name,
-            "cpu_percent": round(self.cpu_percent, 2),
-            "memory_rss": self.memory_rss,
-            "memory_percent": round(self.memory_percent, 2),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +52,14 @@ class HostSample:
 
 @final
 class HostCollector:
-    """Sample the host: CPU (total and per core), memory, swap, load, disks, network.
+    """Sample the host: CPU, memory, swap, load, disks, network, processes, cgroups, sensors.
 
     Args:
         clock: time source (rates are per monotonic second; ``at`` is wall time).
-        process_interval: seconds between process scans (the costly part).
-        top: how many processes to report, by CPU then memory.
-        slow_interval: seconds between mount-point and temperature reads.
+        process_interval: seconds between process scans and cgroup reads (the costly part).
+        top: processes kept per sort key (CPU, memory, I/O); 0 turns the scan off.
+        slow_interval: seconds between mount-point, cgroup-discovery and sensor reads.
+        cgroups: the cgroup reader (default: the host's cgroup v2 mount, if any).
 
     Raises:
         ConfigError: on a bad interval or count.
@@ -86,23 +70,25 @@ class HostCollector:
         *,
         clock: Clock | None = None,
         process_interval: float = 5.0,
-        top: int = 8,
+        top: int = 12,
         slow_interval: float = 30.0,
+        cgroups: CgroupReader | None = None,
     ) -> None:
         self._clock = check_clock(clock)
         self._process_interval = check_number("process_interval", process_interval, minimum=0.0)
-        self._top = check_int("top", top, minimum=0, maximum=1000)
+        top = check_int("top", top, minimum=0, maximum=1000)
         self._slow_interval = check_number("slow_interval", slow_interval, minimum=0.0)
+        self._scanner = ProcessScanner(top=top, clock=self._clock) if top else None
+        self._cgroups = cgroups if cgroups is not None else CgroupReader()
+        self._devices = DeviceRates()
         self._cores = psutil.cpu_count() or 1
-        self._total_memory = psutil.virtual_memory().total
         psutil.cpu_percent(percpu=True)  # primes the delta; the first real read is next tick
-        self._last_io: tuple[float, Any, Any] | None = None
-        self._proc_times: dict[int, float] = {}
         self._proc_at = -float("inf")
         self._processes: list[ProcessInfo] = []
+        self._groups: dict[str, float] = {}
         self._slow_at = -float("inf")
         self._mounts: list[str] = []
-        self._temperatures: dict[str, float] = {}
+        self._sensors: dict[str, float] = {}
         self.samples = 0
 
     def sample(self) -> HostSample:
@@ -119,99 +105,37 @@ class HostCollector:
         values["memory.available"] = float(memory.available)
         swap = psutil.swap_memory()
         values["swap.percent"] = swap.percent
-        load1, load5, load15 = os.getloadavg()
-        values["load.1"], values["load.5"], values["load.15"] = load1, load5, load15
-        self._rates(now, values)
+        values["swap.used"] = float(swap.used)
+        values["load.1"], values["load.5"], values["load.15"] = os.getloadavg()
+        self._devices.update(now, values)
         if now - self._slow_at >= self._slow_interval:
-            self._slow_read()
+            self._mounts = mount_points()
+            self._sensors = sensors()
+            self._cgroups.discover()
             self._slow_at = now
-        disks = self._disk_usage()
+        disks = mount_usage(self._mounts, values)
         if "/" in disks:
             values["disk.percent"] = disks["/"]
         elif disks:
             values["disk.percent"] = max(disks.values())
-        for name, celsius in self._temperatures.items():
-            values[f"temp.{name}"] = celsius
-        if self._top and now - self._proc_at >= self._process_interval:
-            self._scan_processes(now)
+        values.update(self._sensors)
+        if now - self._proc_at >= self._process_interval:
+            self._proc_at = now
+            if self._scanner is not None:
+                self._processes = self._scanner.scan()
+            self._read_groups(now)
+        values.update(self._groups)
         self.samples += 1
         return HostSample(self._clock.wall(), values, self._processes, disks)
 
-    def _rates(self, now: float, values: dict[str, float]) -> None:
-        disk = psutil.disk_io_counters()
-        net = psutil.net_io_counters()
-        last = self._last_io
-        self._last_io = (now, disk, net)
-        if last is None:
-            return
-        then, disk0, net0 = last
-        elapsed = now - then
-        if elapsed <= 0:
-            return
-        if disk is not None and disk0 is not None:
-            values["disk.read_bps"] = max(0.0, (disk.read_bytes - disk0.read_bytes) / elapsed)
-            values["disk.write_bps"] = max(0.0, (disk.write_bytes - disk0.write_bytes) / elapsed)
-        if net is not None and net0 is not None:
-            values["net.recv_bps"] = max(0.0, (net.bytes_recv - net0.bytes_recv) / elapsed)
-            values["net.sent_bps"] = max(0.0, (net.bytes_sent - net0.bytes_sent) / elapsed)
-
-    def _slow_read(self) -> None:
-        try:
-            parts = psutil.disk_partitions(all=False)
-        except OSError:
-            parts = []
-        self._mounts = sorted({p.mountpoint for p in parts} or {"/"})[:16]
-        self._temperatures = {}
-        reader = getattr(psutil, "sensors_temperatures", None)
-        if reader is None:
-            return
-        try:
-            sensors = reader()
-        except (OSError, RuntimeError):
-            return
-        for chip, entries in sensors.items():
-            if entries:
-                hottest = max(e.current for e in entries)
-                self._temperatures[chip] = float(hottest)
-
-    def _disk_usage(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for mount in self._mounts:
-            try:
-                out[mount] = psutil.disk_usage(mount).percent
-            except OSError:
-                continue
-        return out
-
-    def _scan_processes(self, now: float) -> None:
-        elapsed = now - self._proc_at
-        times: dict[int, float] = {}
-        rows: list[tuple[int, str, float, int]] = []
-        for proc in psutil.process_iter(["name", "cpu_times", "memory_info"]):
-            info = proc.info
-            cpu, memory = info.get("cpu_times"), info.get("memory_info")
-            if cpu is None or memory is None:
-                continue
-            busy = cpu.user + cpu.system
-            times[proc.pid] = busy
-            before = self._proc_times.get(proc.pid)
-            delta = busy - before if before is not None and busy >= before else 0.0
-            rows.append((proc.pid, info.get("name") or "?", delta, memory.rss))
-        self._proc_times = times
-        self._proc_at = now
-        fresh = elapsed == float("inf") or elapsed <= 0
-        rows.sort(key=lambda r: (r[2], r[3]), reverse=True)
-        total = self._total_memory or 1
-        self._processes = [
-            ProcessInfo(
-                pid,
-                name,
-                0.0 if fresh else 100.0 * delta / elapsed,
-                rss,
-                100.0 * rss / total,
-            )
-            for pid, name, delta, rss in rows[: self._top]
-        ]
+    def _read_groups(self, now: float) -> None:
+        groups: dict[str, float] = {}
+        for name, (cpu, memory) in self._cgroups.read(now).items():
+            if cpu is not None:
+                groups[f"cgroup[{name}].cpu_percent"] = cpu
+            if memory is not None:
+                groups[f"cgroup[{name}].memory"] = memory
+        self._groups = groups
 
     def stats(self) -> dict[str, object]:
         """Return how many samples were taken and what is tracked."""
@@ -219,5 +143,6 @@ class HostCollector:
             "samples": self.samples,
             "cores": self._cores,
             "mounts": list(self._mounts),
-            "processes_tracked": len(self._proc_times),
+            "processes_tracked": self._scanner.tracked if self._scanner else 0,
+            "cgroups": self._cgroups.groups,
         }

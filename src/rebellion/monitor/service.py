@@ -32,6 +32,20 @@ __all__ = ["MonitorService"]
 
 _log = logging.getLogger("rebellion.monitor")
 
+_LABELS = {
+    "disk": ("device", "disk_device"),
+    "net": ("interface", "net_interface"),
+    "fs": ("mount", "fs"),
+    "cgroup": ("cgroup", "cgroup"),
+    "temp": ("sensor", "temperature_celsius"),
+    "fan": ("sensor", "fan_rpm"),
+}
+"""Bracketed instance -> (Prometheus label, metric family prefix)."""
+
+
+def _prometheus_name(name: str) -> str:
+    return "host_" + "".join(c if c.isalnum() else "_" for c in name)
+
 
 @final
 class MonitorService:
@@ -192,7 +206,14 @@ class MonitorService:
             return self.metrics.get_gauge(
                 "host_cpu_core_percent", {"core": core}, help="CPU busy % per core"
             )
-        metric = "host_" + "".join(c if c.isalnum() else "_" for c in name)
+        group, bracket, rest = name.partition("[")
+        if bracket and "]" in rest:
+            # disk[sda].read_bps -> host_disk_device_read_bps{device="sda"}
+            instance, _, field = rest.partition("]")
+            label, family = _LABELS.get(group, ("instance", group))
+            metric = _prometheus_name(f"{family}_{field.lstrip('.')}".rstrip("_"))
+            return self.metrics.get_gauge(metric, {label: instance}, help=f"{metric} by {label}")
+        metric = _prometheus_name(name)
         return self.metrics.get_gauge(metric, help=f"host value {name}")
 
     def _analyse(self, sample: HostSample) -> dict[str, Any]:

@@ -130,6 +130,9 @@ class HistoryStore:
         self._buffered = 0
         self._written = 0
         self._last_prune = -math.inf
+        finest = self._tiers[0].resolution
+        row = self._db.execute("SELECT max(at) FROM bucket WHERE tier = ?", (finest,)).fetchone()
+        self._newest = float(row[0]) if row and row[0] is not None else -math.inf
 
     @property
     def tiers(self) -> tuple[Tier, ...]:
@@ -143,6 +146,7 @@ class HistoryStore:
         """
         with self._lock:
             self._buffer.append((at, values))
+            self._newest = max(self._newest, at)
             self._buffered += len(values)
             if not self._names.issuperset(values):
                 self._names.update(values)
@@ -218,6 +222,7 @@ class HistoryStore:
         *,
         resolution: int | None = None,
         max_points: int | None = None,
+        step: int | None = None,
     ) -> list[Point]:
         """Return ``metric``'s buckets with ``since <= at < until``, oldest first.
 
@@ -225,9 +230,12 @@ class HistoryStore:
             metric: a metric name (see :meth:`metrics`).
             since: wall-clock start (seconds since the epoch).
             until: wall-clock end; default: everything after ``since``.
-            resolution: a tier's resolution; default: the finest tier whose retention
-                covers ``since`` and that returns at most ``max_points`` buckets.
-            max_points: upper bound on the number of buckets (default 2,000).
+            resolution: a tier's resolution; default: the finest tier that still holds
+                ``since`` and is no finer than ``step``.
+            max_points: upper bound on the number of buckets (default 2,000, the newest);
+                without a ``step``, a closed range is merged so that it fits in this many.
+            step: seconds per returned bucket: the tier's buckets are merged into buckets
+                of this width (mean, min and max over the merged ones).
 
         Raises:
             ConfigError: on an unknown resolution or bounds outside [-MAX_TIME, MAX_TIME].
@@ -236,44 +244,58 @@ class HistoryStore:
         if until is not None:
             check_number("until", until, minimum=since, maximum=MAX_TIME)
         limit = check_int("max_points", 2000 if max_points is None else max_points, minimum=1)
+        if step is not None:
+            check_int("step", step, minimum=1, maximum=366 * 86400)
         with self._lock:
             pending = [(at, values) for at, values in self._buffer if metric in values]
+            newest = self._newest
         end = until if until is not None else math.inf
-        tier = self._pick_tier(since, end, resolution, limit)
+        if step is None:  # an open range keeps the finest buckets, newest first
+            step = 1 if until is None else max(1, math.ceil((until - since) / limit))
+        tier = self._pick_tier(since, resolution, step, newest)
+        step = max(step, tier.resolution)
+        start = int(since // step) * step
         with self._lock:
             ident = self._ids.get(metric)
-            if ident is None:
-                return [Point(at, v, v, v, 1) for at, v in _pending(pending, metric, since, end)]
-            rows = self._db.execute(
-                "SELECT at, n, sum, lo, hi FROM bucket WHERE tier = ? AND metric = ? "
-                "AND at >= ? AND at < ? ORDER BY at DESC LIMIT ?",
-                (
-                    tier.resolution,
-                    ident,
-                    int(since // tier.resolution) * tier.resolution,
-                    end if end != math.inf else 2**62,
-                    limit,
-                ),
-            ).fetchall()
-        points = [Point(float(at), s / n, lo, hi, n) for at, n, s, lo, hi in reversed(rows)]
-        if pending and tier is self._tiers[0]:
+            rows = (
+                []
+                if ident is None
+                else self._db.execute(
+                    "SELECT (at / ?) * ? AS b, sum(n), sum(sum), min(lo), max(hi) FROM bucket "
+                    "WHERE tier = ? AND metric = ? AND at >= ? AND at < ? "
+                    "GROUP BY b ORDER BY b DESC LIMIT ?",
+                    (step, step, tier.resolution, ident, start, _sql_end(end), limit),
+                ).fetchall()
+            )
+        merged = {int(b): [n, total, lo, hi] for b, n, total, lo, hi in rows}
+        if pending:
             # Samples not yet flushed still belong to the answer.
-            points += [Point(at, v, v, v, 1) for at, v in _pending(pending, metric, since, end)]
-        return points
+            for at, value in _pending(pending, metric, since, end):
+                key = int(at // step) * step
+                cell = merged.get(key)
+                if cell is None:
+                    merged[key] = [1, value, value, value]
+                else:
+                    cell[0] += 1
+                    cell[1] += value
+                    cell[2] = min(cell[2], value)
+                    cell[3] = max(cell[3], value)
+        ordered = sorted(merged.items())[-limit:]
+        return [Point(float(b), t / n, lo, hi, int(n)) for b, (n, t, lo, hi) in ordered]
 
-    def _pick_tier(self, since: float, until: float, resolution: int | None, limit: int) -> Tier:
+    def _pick_tier(self, since: float, resolution: int | None, step: int, newest: float) -> Tier:
+        """Return the coarsest tier still holding ``since`` that is no coarser than ``step``."""
         if resolution is not None:
             for tier in self._tiers:
                 if tier.resolution == resolution:
                     return tier
             accepted = ", ".join(str(t.resolution) for t in self._tiers)
             raise ConfigError("resolution", f"one of {accepted}", resolution)
-        span = until - since if until != math.inf else None
-        for tier in self._tiers:
-            fits = span is None or span / tier.resolution <= limit
-            if fits:
-                return tier
-        return self._tiers[-1]
+        holding = [t for t in self._tiers if newest - t.retention <= since]
+        if not holding:
+            return self._tiers[-1]
+        fine_enough = [t for t in holding if t.resolution <= step]
+        return fine_enough[-1] if fine_enough else holding[0]
 
     def stats(self) -> dict[str, object]:
         """Return counters: values written, buffered, metrics known, file path."""
@@ -291,6 +313,10 @@ class HistoryStore:
         self.flush()
         with self._lock:
             self._db.close()
+
+
+def _sql_end(end: float) -> float:
+    return end if end != math.inf else float(2**62)
 
 
 def _pending(

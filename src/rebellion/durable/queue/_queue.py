@@ -284,11 +284,13 @@ class RequestQueue(WorkerLoop):
         """Finish queued writes and release the store (processing must be stopped)."""
         self._finalizer.detach()
         self.store.close()
+        registry.retire(self)  # closed: off the dashboard's resilience view
 
     async def aclose(self) -> None:
         """Release the store from inside an event loop."""
         self._finalizer.detach()
         await self.store.aclose()
+        registry.retire(self)
 
     async def __aenter__(self) -> Self:
         return self

@@ -303,6 +303,7 @@ class SharedCircuitBreaker(Policy):
     def close(self) -> None:
         """Close the Redis connection pool."""
         self._core.client.close()
+        registry.retire(self)  # closed: off the dashboard's resilience view
 
     def __repr__(self) -> str:
         return f"SharedCircuitBreaker(name={self.name!r}, state={self._core.state.value})"
