@@ -24,10 +24,10 @@ __all__ = ["KNOWN_BUGS", "ScheduleResult", "Violation", "World"]
 KNOWN_BUGS: dict[str, str] = {
     "hung-probe": "a hung half-open probe wedges the local breaker forever",
     "retry-rejections": "retry waits out an open breaker instead of failing fast",
-    "limiter-fallback": "the Redis rate limiter exceeds its bound while switching to its fallback",
     "cancelled-waiters": "cancelled rate-limiter waiters never hand back their slots",
     "timeout-starvation": "one hung dependency starves every sync Timeout (shared thread pool)",
     "hedge-cancel-counts": "a hedged call cancelled from outside is missing from Hedge.stats()",
+    "cache-outage-writes": "a write or delete while Redis is lost leaves the old value there",
 }
 """Fault families that hit a bug being fixed; excluded unless ``known-bugs`` is included."""
 
