@@ -11,6 +11,16 @@ from _redis import REDIS_HOST, REDIS_PORT, TEST_DB, RedisServer, new_namespace, 
 from rebellion import registry
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--include",
+        action="append",
+        default=[],
+        choices=["known-bugs"],
+        help="known-bugs: also run the simulation's fault families that hit bugs being fixed",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _clean_registry() -> Iterator[None]:
     registry.clear()

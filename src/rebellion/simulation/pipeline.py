@@ -16,6 +16,7 @@ breaker closes again once the dependency heals).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,11 @@ __all__ = ["run_pipeline"]
 
 _SLACK = 1e-6
 
+PROBE: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "rebellion_sim_probe", default=None
+)
+"""The breaker epoch of the half-open probe permit the current attempt holds, if any."""
+
 
 @dataclass
 class _Shape:
@@ -44,6 +50,7 @@ class _Shape:
     timeout: Timeout | None = None
     hedge: Hedge | None = None
     bound: float = float("inf")
+    probe_limit: int = 1
     rejected_at: dict[int, list[float]] = field(default_factory=dict)
 
 
@@ -65,13 +72,14 @@ def _build(world: World) -> _Shape:
         )
         policies.append(shape.retry)
     reset = rng.uniform(1.0, 10.0)
+    shape.probe_limit = rng.randint(1, 3)
     shape.breaker = CircuitBreaker(
         "sim",
         failure_threshold=rng.randint(2, 5),
         reset_timeout=reset,
         exponential_backoff_factor=rng.choice([1.0, 1.5, 2.0]),
         max_reset_timeout=reset * rng.uniform(1.0, 6.0),
-        half_open_max_calls=rng.randint(1, 3),
+        half_open_max_calls=shape.probe_limit,
         success_threshold=rng.randint(1, 2),
         clock=clock,
         seed=rng.randrange(2**32),
@@ -122,10 +130,18 @@ def run_pipeline(world: World) -> None:
     dep = Dependency(world, hangs=hangs)
     breaker = shape.breaker
     assert breaker is not None
-    cfg = breaker.config
     core = breaker._core
 
     probes: dict[int, tuple[int, int]] = {}  # invocation -> (epoch, caller)
+    acquire = core.acquire
+
+    def tagged_acquire() -> int:
+        # Tag the attempt with its probe permit; hedged attempts inherit the context.
+        permit = acquire()
+        PROBE.set(permit >> 1 if permit >= 0 and permit & 1 else None)
+        return permit
+
+    core.acquire = tagged_acquire  # type: ignore[method-assign]
 
     def entered(number: int, caller: int) -> None:
         world.step(f"caller {caller} enters the dependency")
@@ -137,17 +153,18 @@ def run_pipeline(world: World) -> None:
                 "bulkhead-limit",
                 f"{active} admitted calls, limit {bulkhead.max_concurrent}",
             )
-        if core.state is not CircuitState.HALF_OPEN:
+        if core.state is not CircuitState.HALF_OPEN or PROBE.get() != core.epoch:
             return
         for gone in [n for n in probes if n not in dep.in_flight]:
             del probes[gone]
         probes[number] = (core.epoch, caller)
         # Hedged attempts of one probe share its permit: count callers, not invocations.
         probing = {c for e, c in probes.values() if e == core.epoch}
+        limit = shape.probe_limit
         world.check(
-            len(probing) <= cfg.half_open_max_calls and core.in_flight <= cfg.half_open_max_calls,
+            len(probing) <= limit and core.in_flight <= limit,
             "half-open-probes",
-            f"{len(probing)} callers probing at once, limit {cfg.half_open_max_calls}",
+            f"{len(probing)} callers probing at once ({core.in_flight} permits), limit {limit}",
         )
 
     dep.on_enter = entered
@@ -168,13 +185,16 @@ async def _drive(world: World, shape: _Shape, dep: Dependency) -> None:
 
     async def caller(number: int) -> None:
         CALLER.set(number)
+        pause = rng.uniform(0.0, 4.0)
         for _ in range(rng.randint(1, 6)):
-            await world.clock.sleep_async(rng.uniform(0.0, 4.0))
+            await world.clock.sleep_async(pause)
+            pause = rng.uniform(0.0, 4.0)
             started = world.clock.monotonic()
             world.step(f"caller {number} calls")
             try:
                 result: str = await pipeline.execute(dep.invoke)
             except Exception as error:  # every failure is an answer
+                pause = _honour_retry_after(world, error, pause)
                 outcomes["failed"] += 1
                 answer = f"{type(error).__name__}"
                 if error.__cause__ is not None:
@@ -213,6 +233,16 @@ async def _drive(world: World, shape: _Shape, dep: Dependency) -> None:
         task.cancel()
     await asyncio.gather(*hung, return_exceptions=True)
     _check_leaks(world, shape, dep)
+
+
+def _honour_retry_after(world: World, error: BaseException, pause: float) -> float:
+    """Return when to call again: a well-behaved client waits ``retry_after`` when told."""
+    while error.__cause__ is not None and getattr(error, "retry_after", None) is None:
+        error = error.__cause__
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, float) and 0 < retry_after < 1e6 and world.chance(0.7):
+        return retry_after
+    return pause
 
 
 def _check_counts(

@@ -154,12 +154,15 @@ async def _drive(
     async def caller(process: int, number: int) -> None:
         CALLER.set(process * 100 + number)
         breaker = processes[process]
-        for _ in range(rng.randint(2, 8)):
-            await world.clock.sleep_async(rng.uniform(0.0, 5.0))
+        pause = rng.uniform(0.0, 2.0)
+        for _ in range(rng.randint(3, 10)):
+            await world.clock.sleep_async(pause)
+            pause = rng.uniform(0.0, 2.0)
             world.step(f"process {process} caller {number} calls")
             try:
                 answer: str = await breaker.execute(dep.invoke)
             except Exception as error:
+                pause = _honour_retry_after(world, error, pause)
                 kind = "rejected" if type(error).__name__ == "CircuitOpenError" else "failed"
                 answered[process][kind] += 1
                 world.log(f"process {process} caller {number}: {type(error).__name__}")
@@ -184,7 +187,7 @@ async def _drive(
 
     tasks = [asyncio.create_task(redis_faults())]
     for process in range(len(processes)):
-        for number in range(rng.randint(1, 3)):
+        for number in range(rng.randint(1, 4)):
             tasks.append(asyncio.create_task(caller(process, number)))
     await asyncio.gather(*tasks)
     for i, breaker in enumerate(processes):
@@ -205,6 +208,14 @@ async def _drive(
             f"({answered[i]})",
         )
     await _recover(world, processes, dep)
+
+
+def _honour_retry_after(world: World, error: Exception, pause: float) -> float:
+    """Return when to call again: a well-behaved client waits ``retry_after`` when told."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, float) and 0 < retry_after < 1e6 and world.chance(0.7):
+        return retry_after
+    return pause
 
 
 async def _recover(world: World, processes: list[SharedCircuitBreaker], dep: Dependency) -> None:
