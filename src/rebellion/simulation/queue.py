@@ -190,12 +190,16 @@ class _Run:
                     f"completed request {delivery.id} delivered again",
                 )
                 model.held.append((pid, delivery))
+                if world.chance(0.08):
+                    world.step(f"process {pid} dies before it hears of the claim")
+                    self.crash(pid)
         elif action in ("ack", "nack", "extend"):
             index = rng.randrange(len(model.held))
             owner, delivery = model.held[index]
             queue = self.processes[owner]
             if action == "ack":
                 model.held.pop(index)
+                reclaimed = self.is_leased_elsewhere(delivery)
                 done = self.call(queue.ack(delivery))
                 world.step(f"process {owner} acks {delivery.id}: {done}")
                 if done:
@@ -205,12 +209,14 @@ class _Run:
                         f"{delivery.id} acknowledged as done twice",
                     )
                     world.check(
-                        delivery.lease_until > world.clock.wall()
-                        or not self.is_leased_elsewhere(delivery),
+                        not reclaimed,
                         "exclusive-lease",
                         f"expired lease of {delivery.id} acked while another worker holds it",
                     )
                     model.completed.add(delivery.id)
+                if world.chance(0.08):
+                    world.step(f"process {owner} dies before it hears of the ack")
+                    self.crash(owner)
             elif action == "nack":
                 model.held.pop(index)
                 self.call(queue.nack(delivery, "simulated failure"))
