@@ -111,6 +111,14 @@ async def _drive(world: World) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     stats = limiter.stats()
     world.log(f"limiter stats: {stats}")
+    attempts = number + 1
+    counted = stats["admitted"] + stats["rejected"] + stats["cancelled"]
+    world.check(
+        counted == attempts and stats["admitted"] >= len(admissions),
+        "counts",
+        f"limiter counted {counted} requests ({stats}), callers made {attempts} and saw "
+        f"{len(admissions)} admissions",
+    )
     current = asyncio.current_task()
     others = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
     world.check(not others, "leaks", f"{len(others)} tasks left behind")
