@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from typing import Any
+from typing import Any, final
 
 from ..cache import DistributedCache
 from ._world import World
@@ -40,6 +40,7 @@ class _LoaderError(RuntimeError):
     """The simulated loader failed."""
 
 
+@final
 class _Link:
     """The cache's Redis client, with a switch that makes every command fail."""
 
@@ -62,6 +63,7 @@ class _Link:
         return broken
 
 
+@final
 class _BrokenScan:
     """A ``scan_iter`` over a lost connection: fails at the first step."""
 

@@ -20,7 +20,7 @@ import contextvars
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 from ..errors import TimeoutExceededError
 from ..policies.bulkhead import Bulkhead
@@ -43,8 +43,10 @@ PROBE: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 """The breaker epoch of the half-open probe permit the current attempt holds, if any."""
 
 
+@final
 @dataclass
 class _Shape:
+    pipeline: Pipeline | None = None
     retry: Retry | None = None
     breaker: CircuitBreaker | None = None
     bulkhead: Bulkhead | None = None
@@ -113,7 +115,7 @@ def _build(world: World) -> _Shape:
         shape.bound = (deadline or 0.0) + per_attempt + _SLACK
     world.log("pipeline: " + " -> ".join(repr(p) for p in policies))
     world.log(f"every caller answered within {shape.bound:.3f}s")
-    shape.pipeline = Pipeline(*policies, name="sim", warn=False)  # type: ignore[attr-defined]
+    shape.pipeline = Pipeline(*policies, name="sim", warn=False)
     return shape
 
 
@@ -179,7 +181,8 @@ def run_pipeline(world: World) -> None:
 
 async def _drive(world: World, shape: _Shape, dep: Dependency) -> None:
     rng = world.rng
-    pipeline: Pipeline = shape.pipeline  # type: ignore[attr-defined]
+    pipeline = shape.pipeline
+    assert pipeline is not None
     outcomes = {"ok": 0, "failed": 0}
     patient = shape.timeout is None
     tasks: list[asyncio.Task[None]] = []

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 from ..durable.queue import Delivery, PersistentRequestQueue, RetryableRequest
 from ..errors import QueueFullError
@@ -49,6 +49,7 @@ def scratch_dir() -> str:
     return tempfile.mkdtemp(prefix="rebellion-sim-", dir=base)
 
 
+@final
 @dataclass
 class _Model:
     acked: dict[str, int] = field(default_factory=dict)  # id -> enqueue step
@@ -69,6 +70,7 @@ def run_queue(world: World) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@final
 class _Run:
     def __init__(self, world: World, path: Path, loop: asyncio.AbstractEventLoop) -> None:
         self.world = world
