@@ -29,7 +29,7 @@ KNOWN_BUGS: dict[str, str] = {
     "hedge-cancel-counts": "a hedged call cancelled from outside is missing from Hedge.stats()",
     "cache-outage-writes": "a write or delete while Redis is lost leaves the old value there",
 }
-"""Fault families that hit a bug being fixed; excluded unless ``known-bugs`` is included."""
+"""Fault families that hit a known, unfixed bug; left out unless ``known-bugs`` is included."""
 
 
 @final
