@@ -82,12 +82,19 @@ class _Run:
             initial_delay=rng.uniform(0.5, 5.0), max_delay=30.0, backoff_factor=2.0, jitter="none"
         )
         self.model = _Model()
+        self.aliases: dict[str, str] = {}
         self.processes: dict[int, PersistentRequestQueue] = {}
         self.next_pid = 0
         for _ in range(rng.randint(1, 3)):
             self.start_process()
         world.log(f"queue file with max_size={self.max_size}, {len(self.processes)} process(es)")
         self.reader = sqlite3.connect(path, isolation_level=None)
+
+    def alias(self, rid: object) -> str:
+        """Name a request by its order of appearance: ids are random, traces must not be."""
+        if rid is None:
+            return "nothing"
+        return self.aliases.setdefault(str(rid), f"r{len(self.aliases) + 1}")
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -157,39 +164,45 @@ class _Run:
                 world.step(f"process {pid} enqueue rejected: full")
                 return
             if action == "crash-enqueue":
-                world.step(f"process {pid} dies after its enqueue {rid} commits, before replying")
+                world.step(
+                    f"process {pid} dies: enqueue {self.alias(rid)} commits, before its reply"
+                )
                 if rid not in model.acked:
                     model.unacknowledged += 1
                     model.acked[rid] = -1  # stored, not acknowledged: still must not vanish
                 self.crash(pid)
                 return
-            world.step(f"process {pid} enqueued {rid} (key {key})")
+            world.step(f"process {pid} enqueued {self.alias(rid)} (key {key})")
             if key is not None:
                 first = model.keys.setdefault(key, rid)
                 # A completed or dead request's key may have been forgotten: only live ones.
                 world.check(
                     first == rid or first in model.completed or self.is_dead(first),
                     "idempotent",
-                    f"key {key} gave {rid}, first enqueue gave {first}",
+                    f"key {key} gave {self.alias(rid)}, first enqueue gave {self.alias(first)}",
                 )
                 model.keys[key] = rid
             model.acked.setdefault(rid, world.steps)
         elif action == "claim":
             lease = rng.uniform(1.0, 30.0)
             delivery = self.call(queue.claim(lease))
-            world.step(f"process {pid} claims for {lease:.1f}s: {delivery and delivery.id}")
+            world.step(
+                f"process {pid} claims for {lease:.1f}s: {self.alias(delivery and delivery.id)}"
+            )
             if delivery is not None:
                 now = world.clock.wall()
-                held = [d.lease_until for _, d in model.held if d.id == delivery.id]
+                until = max(
+                    (d.lease_until for _, d in model.held if d.id == delivery.id), default=0
+                )
                 world.check(
-                    all(until <= now for until in held),
+                    until <= now,
                     "exclusive-lease",
-                    f"{delivery.id} handed out again while leased until {max(held, default=0)}",
+                    f"{self.alias(delivery.id)} handed out again, held until {until:g}",
                 )
                 world.check(
                     delivery.id not in model.completed,
                     "no-resurrection",
-                    f"completed request {delivery.id} delivered again",
+                    f"completed request {self.alias(delivery.id)} delivered again",
                 )
                 model.held.append((pid, delivery))
                 if world.chance(0.08):
@@ -203,17 +216,17 @@ class _Run:
                 model.held.pop(index)
                 reclaimed = self.is_leased_elsewhere(delivery)
                 done = self.call(queue.ack(delivery))
-                world.step(f"process {owner} acks {delivery.id}: {done}")
+                world.step(f"process {owner} acks {self.alias(delivery.id)}: {done}")
                 if done:
                     world.check(
                         delivery.id not in model.completed,
                         "exactly-once-ack",
-                        f"{delivery.id} acknowledged as done twice",
+                        f"{self.alias(delivery.id)} acknowledged as done twice",
                     )
                     world.check(
                         not reclaimed,
                         "exclusive-lease",
-                        f"expired lease of {delivery.id} acked while another worker holds it",
+                        f"stale lease of {self.alias(delivery.id)} acked, another worker holds it",
                     )
                     model.completed.add(delivery.id)
                 if world.chance(0.08):
@@ -222,11 +235,13 @@ class _Run:
             elif action == "nack":
                 model.held.pop(index)
                 self.call(queue.nack(delivery, "simulated failure"))
-                world.step(f"process {owner} nacks {delivery.id}")
+                world.step(f"process {owner} nacks {self.alias(delivery.id)}")
             else:
                 seconds = rng.uniform(1.0, 20.0)
                 kept = self.call(queue.extend_lease(delivery, seconds))
-                world.step(f"process {owner} extends {delivery.id} by {seconds:.1f}s: {kept}")
+                world.step(
+                    f"process {owner} extends {self.alias(delivery.id)} by {seconds:.1f}s: {kept}"
+                )
                 if kept:
                     model.held[index] = (owner, _extended(delivery, world.clock.wall() + seconds))
                 else:
@@ -255,11 +270,21 @@ class _Run:
         dead = {r[0] for r in self.reader.execute("SELECT id FROM dead_letters")}
         done = self.reader.execute("SELECT value FROM meta WHERE name = 'done'").fetchone()[0]
         stored = set(rows)
-        world.check(len(stored) == len(rows), "unique", f"duplicate request rows: {sorted(rows)}")
+        world.check(
+            len(stored) == len(rows),
+            "unique",
+            f"duplicate request rows: {sorted(self.alias(r) for r in rows)}",
+        )
         lost = [r for r in model.acked if r not in model.completed and r not in stored | dead]
-        world.check(not lost, "no-loss", f"acknowledged requests gone: {lost}")
+        world.check(
+            not lost, "no-loss", f"acknowledged requests gone: {[self.alias(r) for r in lost]}"
+        )
         back = model.completed & (stored | dead)
-        world.check(not back, "no-resurrection", f"completed requests still queued: {back}")
+        world.check(
+            not back,
+            "no-resurrection",
+            f"completed requests still queued: {sorted(self.alias(r) for r in back)}",
+        )
         world.check(
             done == len(model.completed),
             "counts",

@@ -88,7 +88,7 @@ def run_shared_breaker(world: World) -> None:
         "refresh_interval": rng.choice([0.0, 0.1, 1.0]),
         "resync_interval": rng.uniform(0.5, 5.0),
     }
-    world.log(f"shared breaker on {redis_url()} prefix {prefix}: {settings}")
+    world.log(f"shared breaker on {redis_url()} (keys under a unique prefix): {settings}")
     processes: list[SharedCircuitBreaker] = []
     links: list[dict[str, bool]] = []
     try:
