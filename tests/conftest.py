@@ -12,6 +12,16 @@ from rebellion import registry
 from rebellion.config import unload_config
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--include",
+        action="append",
+        default=[],
+        choices=["known-bugs"],
+        help="known-bugs: also run the simulation's fault families that hit bugs being fixed",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _clean_registry() -> Iterator[None]:
     registry.clear()

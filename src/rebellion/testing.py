@@ -105,6 +105,13 @@ class ManualClock:
             heapq.heappush(self._timers, (timer.due, next(self._seq), timer))
         return timer
 
+    def next_due(self) -> float | None:
+        """Return when the earliest live scheduled callback is due, or ``None``."""
+        with self._cond:
+            while self._timers and self._timers[0][2].cancelled:
+                heapq.heappop(self._timers)
+            return self._timers[0][0] if self._timers else None
+
     @property
     def pending_timers(self) -> int:
         """How many scheduled callbacks (including sleepers) are still waiting."""
