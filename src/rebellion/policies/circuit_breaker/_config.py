@@ -58,6 +58,7 @@ class BreakerConfig:
     slow_call_rate_threshold: float
     half_open_max_calls: int
     success_threshold: int
+    probe_timeout: float
     throttle_failure_rate: float | None
     throttle_k: float
     failure_on: tuple[type[BaseException], ...]
@@ -87,6 +88,7 @@ class BreakerConfig:
         success_threshold: int | None,
         throttle_failure_rate: float | None,
         throttle_k: float,
+        probe_timeout: float | None = None,
         failure_on: object,
         ignore_on: object,
         is_failure: Callable[[BaseException], bool] | None,
@@ -150,6 +152,12 @@ class BreakerConfig:
         successes = check_int(
             "success_threshold", default(success_threshold, "success_threshold"), minimum=1
         )
+        probe_wait = check_number(
+            "probe_timeout",
+            reset if probe_timeout is None else probe_timeout,
+            minimum=0.0,
+            exclusive_minimum=True,
+        )
         throttle = check_optional_number(
             "throttle_failure_rate", throttle_failure_rate, minimum=0.0, exclusive_minimum=True
         )
@@ -194,6 +202,7 @@ class BreakerConfig:
             slow_call_rate_threshold=slow_rate,
             half_open_max_calls=probes,
             success_threshold=successes,
+            probe_timeout=probe_wait,
             throttle_failure_rate=throttle,
             throttle_k=k,
             failure_on=failures,
@@ -251,5 +260,6 @@ class BreakerConfig:
             "slow_call_rate_threshold": self.slow_call_rate_threshold,
             "half_open_max_calls": self.half_open_max_calls,
             "success_threshold": self.success_threshold,
+            "probe_timeout": self.probe_timeout,
             "throttle_failure_rate": self.throttle_failure_rate,
         }

@@ -90,6 +90,8 @@ class BreakerCore:
         self.open_until = 0.0
         self.in_flight = 0
         self.probe_successes = 0
+        # Last time a probe started or reported: probes silent for probe_timeout are hung.
+        self.probe_progress = 0.0
         self.consecutive_failures = 0
         self.last_failure_monotonic: float | None = None
         # Exception-type-only classification (the default) is decided inline.
@@ -132,8 +134,13 @@ class BreakerCore:
                         continue
                     if self.in_flight < self.cfg.half_open_max_calls:
                         self.in_flight += 1
+                        self.probe_progress = now
                         return self.epoch << 1 | 1
-                return self._refuse(HALF_OPEN, 0.0)
+                    waited = self._expire_probes(now)
+                if waited is None:
+                    self.flush()
+                    continue
+                return self._refuse(HALF_OPEN, waited)
             # DEGRADED: adaptive client-side throttling.
             if self.rng.random() < self.throttle_probability(now):
                 with self.lock:
@@ -243,10 +250,27 @@ class BreakerCore:
         else:
             self.on_success(permit, duration)
 
+    def _expire_probes(self, now: float) -> float | None:
+        """Re-open if every probe permit is held and none reported for ``probe_timeout``.
+
+        Call with the lock held while HALF_OPEN. Returns the seconds the held permits
+        have left, or ``None`` after re-opening (their late outcomes carry an old epoch,
+        so they count in the statistics but never move the new state).
+        """
+        left = self.probe_progress + self.cfg.probe_timeout - now
+        if left > 0:
+            return left
+        self.level += 1
+        self._transition(
+            OPEN, f"{self.in_flight} probe(s) silent for {self.cfg.probe_timeout:g}s", now
+        )
+        return None
+
     def _release_probe(self, permit: int) -> None:
         with self.lock:
             if permit >> 1 == self.epoch and self.state is HALF_OPEN and self.in_flight > 0:
                 self.in_flight -= 1
+                self.probe_progress = self.clock.monotonic()
 
     def _record(self, permit: int, outcome: int, now: float | None = None) -> None:
         if now is None:
@@ -257,6 +281,7 @@ class BreakerCore:
             bad = outcome & (FAILED | SLOW)
             if permit & 1:
                 self.in_flight -= 1
+                self.probe_progress = now
                 if bad:
                     self.level += 1
                     why = "probe failed" if outcome & FAILED else "probe was slow"
@@ -316,6 +341,7 @@ class BreakerCore:
         elif new is HALF_OPEN:
             self.in_flight = 0
             self.probe_successes = 0
+            self.probe_progress = now
         elif new is CLOSED:
             self._clear_counts()
         self._update_passthrough()
@@ -385,11 +411,17 @@ class BreakerCore:
         override = self.override
         if override is not None and override is not METRICS_ONLY:
             return override
-        if self.state is OPEN and self.clock.monotonic() >= self.open_until:
+        state = self.state
+        if state is OPEN and self.clock.monotonic() >= self.open_until:
             with self.lock:
                 now = self.clock.monotonic()
                 if self.state is OPEN and now >= self.open_until:
                     self._transition(HALF_OPEN, "reset timeout elapsed", now)
+            self.flush()
+        elif state is HALF_OPEN and self.in_flight >= self.cfg.half_open_max_calls:
+            with self.lock:
+                if self.state is HALF_OPEN and self.in_flight >= self.cfg.half_open_max_calls:
+                    self._expire_probes(self.clock.monotonic())
             self.flush()
         return override or self.state
 

@@ -81,6 +81,9 @@ class CircuitBreaker(Policy):
         slow_call_rate_threshold: percent of slow calls that opens the breaker.
         half_open_max_calls: probes allowed at once while half-open.
         success_threshold: successful probes needed to close.
+        probe_timeout: seconds half-open probes may stay silent while they hold every
+            permit (default: ``reset_timeout``); then they are presumed hung, their
+            permits expire and the breaker re-opens with the next, longer wait.
         throttle_failure_rate: percent (below ``failure_rate_threshold``) at which the
             breaker enters DEGRADED and rejects a growing fraction of calls.
         throttle_k: the K of client-side throttling (2.0 is Google SRE's choice).
@@ -125,6 +128,7 @@ class CircuitBreaker(Policy):
         slow_call_rate_threshold: float = 100.0,
         half_open_max_calls: int | None = None,
         success_threshold: int | None = None,
+        probe_timeout: float | None = None,
         throttle_failure_rate: float | None = None,
         throttle_k: float = 2.0,
         failure_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
@@ -161,6 +165,7 @@ class CircuitBreaker(Policy):
             slow_call_rate_threshold=slow_call_rate_threshold,
             half_open_max_calls=half_open_max_calls,
             success_threshold=success_threshold,
+            probe_timeout=probe_timeout,
             throttle_failure_rate=throttle_failure_rate,
             throttle_k=throttle_k,
             failure_on=failure_on,
