@@ -29,7 +29,7 @@ from .._events import Event, EventStream
 from .._policy import is_async_callable
 from .._validate import check_exception_types, check_int, check_number
 from ..config import setting
-from ..errors import ConfigError, RetryExhaustedError
+from ..errors import ConfigError, RejectedError, RetryExhaustedError
 from ._backoff import Backoff
 from ._counter import AtomicCounter
 from .budget import RetryBudget
@@ -132,6 +132,7 @@ class RetryCore:
         on_give_up: Hook | None = None,
         seed: int | None = None,
         rng: random.Random | None = None,
+        retry_rejected: bool = False,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -149,6 +150,9 @@ class RetryCore:
         if deadline is not None:
             self.deadline = check_number("deadline", deadline, minimum=0.0, exclusive_minimum=True)
         self.retry_on = _check_retry_on(Exception if retry_on is None else retry_on)
+        if not isinstance(retry_rejected, bool):
+            raise ConfigError("retry_rejected", "True or False", retry_rejected)
+        self.retry_rejected = retry_rejected
         self.retry_if = check_callable("retry_if", retry_if)
         self.retry_if_result = check_callable("retry_if_result", retry_if_result)
         if budget is not None and not isinstance(budget, RetryBudget):
@@ -190,6 +194,8 @@ class RetryCore:
         """Return ``(retryable, retry-after hint)`` for an exception."""
         if not isinstance(error, self.retry_on):
             return ACCEPTED  # includes cancellation: retry_on only holds Exception types
+        if isinstance(error, RejectedError) and not self.retry_rejected:
+            return ACCEPTED  # an inner policy refused: fail fast with its own error
         if self.retry_if is not None and not self.retry_if(error):
             return ACCEPTED
         if self.classifier is not None:

@@ -81,6 +81,10 @@ class Retry(Policy):
             interrupts are never retried).
         retry_if: predicate on the exception; it must also hold to retry.
         retry_if_result: predicate on a returned value; true means "retry".
+        retry_rejected: retry when an inner policy refuses the call
+            (:class:`~rebellion.errors.RejectedError`: breaker open, bulkhead full, rate
+            limited...). Off by default: the rejection propagates at once, unchanged,
+            instead of sleeping until its ``retry_after`` to be refused again.
         budget: a (shareable) :class:`RetryBudget`; when it is exhausted retrying stops
             (reason ``"budget"``).
         classifier: a :class:`FailureClassifier`; an exception is retried only if its
@@ -120,6 +124,7 @@ class Retry(Policy):
         retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
         retry_if_result: Callable[[Any], bool] | None = None,
+        retry_rejected: bool = False,
         budget: RetryBudget | None = None,
         classifier: FailureClassifier | None = None,
         before_sleep: Hook | None = None,
@@ -154,6 +159,7 @@ class Retry(Policy):
             on_give_up=on_give_up,
             seed=seed,
             rng=rng,
+            retry_rejected=retry_rejected,
         )
         # Copied onto the policy: the entry points read them on every call.
         self._record_request = None if budget is None else budget.record_request
