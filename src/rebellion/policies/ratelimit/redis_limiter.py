@@ -14,6 +14,12 @@ If Redis cannot be reached the limiter **degrades** to a local bucket of
 on success it emits :class:`RateLimiterRecovered` and is shared again. Callers never
 see the outage as an exception.
 
+The bound holds across the switches: every admission through Redis is also charged to
+the local bucket, so the fallback starts from what this process took rather than from
+a full bucket; and every request to Redis carries the local bucket's debt as a floor
+for the shared one, so tokens taken locally during the outage are not handed out again
+by Redis when it returns.
+
 >>> limiter = RedisRateLimiter(rate=100, url="redis://127.0.0.1:1/0", name="api")
 >>> limiter.stats()["backend"]
 'redis'
@@ -52,7 +58,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local n, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
+local floor = now + tonumber(ARGV[5])
+if tat < floor then tat = floor end
 local new = tat + n * interval
 local wait = new - now - limit
 if wait > max_wait + 0.001 then
@@ -233,7 +240,9 @@ class RedisRateLimiter(Policy):
 
     def _args(self, n: int, limit: float) -> list[float]:
         interval = self._per / self._rate * _US
-        return [interval, self._burst * interval, float(n), min(limit, 1e9) * _US]
+        # This process's local debt, in the shared bucket's seconds (a share is 1/processes).
+        floor = self._local.debt(self._clock.monotonic()) / self.processes
+        return [interval, self._burst * interval, float(n), min(limit, 1e9) * _US, floor * _US]
 
     def _should_try(self) -> bool:
         if not self.degraded:
@@ -245,12 +254,15 @@ class RedisRateLimiter(Policy):
             self._retry_at = now + self.retry_interval  # one probe per interval
         return True
 
-    def _reply(self, reply: Any) -> tuple[float, float, str]:
+    def _reply(self, reply: Any, n: int) -> tuple[float, float, str]:
         admitted, wait_us, token = reply
         if self.degraded:
             self._recovered()
         token_text = token.decode() if isinstance(token, bytes) else str(token)
-        return (1.0 if admitted else 0.0), wait_us / _US, token_text
+        wait = wait_us / _US
+        if admitted:
+            self._local.charge(n, self._clock.monotonic(), wait)
+        return (1.0 if admitted else 0.0), wait, token_text
 
     def _shared_sync(self, n: int, limit: float) -> tuple[float, float, str] | None:
         if not self._should_try():
@@ -262,7 +274,7 @@ class RedisRateLimiter(Policy):
         except self._outage_errors() as error:
             self._degrade(error)
             return None
-        return self._reply(reply)
+        return self._reply(reply, n)
 
     async def _shared_async(self, n: int, limit: float) -> tuple[float, float, str] | None:
         if not self._should_try():
@@ -274,7 +286,7 @@ class RedisRateLimiter(Policy):
         except self._outage_errors() as error:
             self._degrade(error)
             return None
-        return self._reply(reply)
+        return self._reply(reply, n)
 
     def _degrade(self, error: BaseException) -> None:
         now = self._clock.monotonic()
