@@ -76,6 +76,15 @@ class Policy(ABC):
 
     # -- composition hooks: a specialised policy overrides these for speed ------------
 
+    def offload_sync(self, fn: Callable[..., T]) -> Callable[..., Awaitable[T]] | None:
+        """Return how a blocking ``fn`` must run when awaited under this policy.
+
+        ``None`` (the default) runs it inline; a policy that must stay able to expire
+        while the callee blocks (a timeout) returns an async function that runs it off
+        the event loop. A pipeline asks its policies this for a sync callee.
+        """
+        return None
+
     def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
         run = self._sync
 

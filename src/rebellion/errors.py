@@ -9,6 +9,7 @@
     │   ├── BulkheadFullError
     │   ├── RateLimitedError
     │   ├── LimitExceededError                 adaptive concurrency limit: shed
+    │   ├── TimeoutCapacityError               a thread-mode Timeout has no thread left
     │   └── QueueFullError
     ├── TimeoutExceededError (also TimeoutError)
     └── RetryExhaustedError                    raised ``from`` the last error; keeps attempts
@@ -35,6 +36,7 @@ __all__ = [
     "RebellionError",
     "RejectedError",
     "RetryExhaustedError",
+    "TimeoutCapacityError",
     "TimeoutExceededError",
 ]
 
@@ -152,6 +154,14 @@ class LimitExceededError(RejectedError):
             type(self),
             (self.policy, self.reason, self.partition, self.limit, self.retry_after),
         )
+
+
+class TimeoutCapacityError(RejectedError):
+    """A thread-mode timeout's own threads are all taken (running or walked away from).
+
+    Its callees, some of them perhaps hung, hold every thread it may use; other
+    timeouts are unaffected.
+    """
 
 
 class QueueFullError(RejectedError):

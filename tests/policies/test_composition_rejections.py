@@ -131,3 +131,17 @@ def test_many_tasks_fail_fast_at_once() -> None:
     outcomes = asyncio.run(main())
     assert all(isinstance(o, CircuitOpenError) for o in outcomes)
     assert clock.sleeps == []
+
+
+def test_an_inner_rejection_is_neither_success_nor_failure_for_a_breaker() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker("outer", failure_threshold=1, clock=clock)
+    inner = Bulkhead(max_concurrent=1, name="inner")
+    pipeline = Pipeline(breaker, inner)
+    with inner:
+        for _ in range(3):
+            with pytest.raises(BulkheadFullError):
+                pipeline.call(lambda: "x")
+    assert breaker.state is CircuitState.CLOSED
+    stats = breaker.stats()
+    assert (stats["failed_calls"], stats["ignored_calls"]) == (0, 3)

@@ -34,6 +34,7 @@ from ._backoff import Backoff
 from ._counter import AtomicCounter
 from .budget import RetryBudget
 from .classify import FailureClassifier, retry_after_hint
+from .deadline import remaining as remaining_time
 
 __all__ = [
     "Hook",
@@ -229,6 +230,9 @@ class RetryCore:
             delay = max(delay, hint)
         if self.deadline is not None and elapsed + delay >= self.deadline:
             return "deadline", 0.0, backoff
+        left = remaining_time()
+        if left is not None and delay >= left:
+            return "deadline", 0.0, backoff  # an enclosing timeout expires first
         # Last: a withdrawal is only made for a retry that will really happen.
         if self.budget is not None and not self.budget.try_withdraw():
             return "budget", 0.0, backoff

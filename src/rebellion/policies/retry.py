@@ -76,7 +76,8 @@ class Retry(Policy):
         backoff_factor: delay growth per retry (>= 1).
         jitter: ``"none" | "full" | "equal" | "decorrelated"``.
         deadline: seconds from the start of the first attempt; the policy never sleeps
-            past it (reason ``"deadline"``).
+            past it (reason ``"deadline"``). An enclosing :class:`Timeout`'s deadline
+            is honoured the same way.
         retry_on: exception classes to retry (default ``Exception``; cancellation and
             interrupts are never retried).
         retry_if: predicate on the exception; it must also hold to retry.

@@ -16,7 +16,7 @@ from ..._validate import (
     check_number,
     check_optional_number,
 )
-from ...errors import ConfigError
+from ...errors import ConfigError, RejectedError
 from ..classify import FailureClassifier, FailureKind
 
 __all__ = ["BreakerConfig", "CircuitState"]
@@ -221,6 +221,8 @@ class BreakerConfig:
             return None
         if self.is_failure is not None:
             return bool(self.is_failure(error))
+        if isinstance(error, RejectedError):
+            return None  # an inner policy refused the call: it says nothing of the callee
         if self.classifier is not None:
             classification = self.classifier.classify(error)
             if classification.kind in _NEUTRAL:

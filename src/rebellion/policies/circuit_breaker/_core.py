@@ -21,7 +21,7 @@ from typing import Any, final
 
 from ..._clock import Clock
 from ..._events import Event, EventStream
-from ...errors import CircuitOpenError
+from ...errors import CircuitOpenError, RejectedError
 from .._counter import AtomicCounter
 from ._config import BreakerConfig, CircuitState
 from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
@@ -208,9 +208,12 @@ class BreakerCore:
         """Classify ``error`` and record it as failure, success or neither."""
         if self.simple_failures:
             if isinstance(error, self.failure_on) and isinstance(error, Exception):
-                self.on_failure(permit, duration, error.__class__.__name__)
-                return
-            verdict: bool | None = False if isinstance(error, Exception) else None
+                if not isinstance(error, RejectedError):
+                    self.on_failure(permit, duration, error.__class__.__name__)
+                    return
+                verdict: bool | None = None  # refused inside: the callee never ran
+            else:
+                verdict = False if isinstance(error, Exception) else None
         else:
             verdict = self.cfg.counts_as_failure(error)
         if verdict is None:

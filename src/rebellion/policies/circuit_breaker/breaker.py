@@ -88,7 +88,9 @@ class CircuitBreaker(Policy):
             breaker enters DEGRADED and rejects a growing fraction of calls.
         throttle_k: the K of client-side throttling (2.0 is Google SRE's choice).
         failure_on: exception types that count as failures (default: ``Exception``).
-        ignore_on: exception types that count as neither success nor failure.
+        ignore_on: exception types that count as neither success nor failure (a
+            :class:`~rebellion.errors.RejectedError` raised by an inner policy always
+            does: the callee never ran).
         is_failure: predicate on an exception, overriding ``failure_on``.
         failure_if_result: predicate on a returned value that marks it a failure.
         classifier: a shared :class:`FailureClassifier` deciding what counts.

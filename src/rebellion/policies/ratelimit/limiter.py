@@ -23,6 +23,7 @@ from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
+from ..deadline import cut
 from ._events import RateChanged, RateLimitExceeded
 from ._gcra import GcraCore, check_cost, check_rate
 
@@ -191,6 +192,7 @@ class RateLimiter(Policy):
 
     def _wait_sync(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         wait, at, token = self._core.reserve(n, clock.monotonic(), limit)
         if token != token:  # NaN: refused
             raise self._refuse(n, wait)
@@ -203,6 +205,7 @@ class RateLimiter(Policy):
 
     async def _wait_async(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         wait, at, token = self._core.reserve(n, clock.monotonic(), limit)
         if token != token:
             raise self._refuse(n, wait)

@@ -41,6 +41,7 @@ from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
+from ..deadline import cut
 from ._events import RateChanged, RateLimiterDegraded, RateLimiterRecovered, RateLimitExceeded
 from ._gcra import EPSILON, GcraCore, check_cost, check_rate
 
@@ -371,6 +372,7 @@ class RedisRateLimiter(Policy):
 
     def _wait_sync(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         reply = self._shared_sync(n, limit)
         if reply is None:
             self._local_wait_sync(n, limit)
@@ -388,6 +390,7 @@ class RedisRateLimiter(Policy):
 
     async def _wait_async(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         reply = await self._shared_async(n, limit)
         if reply is None:
             await self._local_wait_async(n, limit)
