@@ -108,3 +108,45 @@ def test_probe_timeout_is_validated() -> None:
     with pytest.raises(ConfigError, match="probe_timeout"):
         CircuitBreaker(name="bad", probe_timeout=0)
     assert CircuitBreaker(name="default", reset_timeout=7).config.probe_timeout == 7
+
+
+def test_lock_free_failure_counting_is_exact_under_threads() -> None:
+    clock = ManualClock()
+    cb = CircuitBreaker(name="threads", failure_threshold=1000, clock=clock)
+    guarded = cb(fail)
+    barrier = threading.Barrier(8)
+
+    def hammer(times: int) -> None:
+        barrier.wait()
+        for _ in range(times):
+            try:
+                guarded()
+            except ConnectionError:
+                pass
+
+    def run(times: int) -> None:
+        threads = [threading.Thread(target=hammer, args=(times,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    run(100)
+    assert (cb.state, cb.failure_count) == (CircuitState.CLOSED, 800)
+    run(25)
+    assert cb.state is CircuitState.OPEN
+    stats = cb.stats()
+    assert (stats["failed_calls"], stats["transitions"]) == (1000, 1)
+
+
+def test_a_success_after_failures_resets_the_run_on_every_driver() -> None:
+    cb = CircuitBreaker(name="reset", failure_threshold=3, clock=ManualClock())
+    guarded_ok, guarded_fail = cb(lambda: "ok"), cb(fail)
+    for succeed in (lambda: cb.call(lambda: "ok"), guarded_ok):
+        for _ in range(2):
+            with pytest.raises(ConnectionError):
+                guarded_fail()
+        assert cb.failure_count == 2
+        assert succeed() == "ok"
+        assert cb.failure_count == 0
+    assert cb.state is CircuitState.CLOSED

@@ -6,9 +6,12 @@ outside any lock, then report the outcome with the permit. A permit is an int:
 started under an earlier state (a slow call finishing after the breaker opened) is
 counted in the statistics but never moves the new state.
 
-The closed, consecutive-failure, untimed configuration — the seeds' default — is
-*passthrough*: drivers skip :meth:`acquire` and record successes with one atomic
-counter, so the guarded success path costs almost nothing.
+The core is the breaker's *gate* (see ``rebellion._driver``): :meth:`enter`,
+:meth:`exit_ok` and :meth:`exit_error` wrap the permit with the call's start time when
+slow calls are judged. The closed, consecutive-failure, untimed configuration — the
+seeds' default — is *passthrough*: ``free_token`` holds the permit, so drivers skip
+:meth:`enter` and record a success with one atomic counter (``count_free``), and a
+failure below the threshold is counted without the lock.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import math
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, final
 
 from ..._clock import Clock
 from ..._events import Event, EventStream
 from ...errors import CircuitOpenError, RejectedError
+from .._atomic import GIL_ATOMIC
 from .._counter import AtomicCounter
 from ._config import BreakerConfig, CircuitState
 from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
@@ -100,10 +105,66 @@ class BreakerCore:
         )
         self.failure_on = cfg.failure_on
         self.passthrough = False
+        self.free_token: int | None = None
+        self._count_success: Callable[[], object] = self.n_success.increment
+        self._count_resetting: Callable[[], object] = self._success_after_failures
+        self.count_free: Callable[[], object] = self._count_success
+        self.failures_are_exceptions = all(issubclass(t, Exception) for t in self.failure_on)
         self.rejecting = False
         self.reject_until = 0.0
         self.reject_label = "OPEN"
         self._update_passthrough()
+
+    # -- gate: what the drivers call -------------------------------------------------
+
+    def enter(self) -> int | tuple[int, float]:
+        """Admit one call: its permit (with its start time when timed), or raise."""
+        if self.rejecting:
+            remaining = self.reject_until - self.clock.monotonic()
+            if remaining > 0:
+                # The open breaker's hot path: count, tell listeners, refuse.
+                self.n_rejected.increment()
+                if self.events.active:
+                    self.emit_rejected(self.reject_label, remaining)
+                raise CircuitOpenError(self.name, remaining, self.reject_label)
+        permit = self.acquire()
+        if self.timed:
+            return permit, self.clock.monotonic()
+        return permit
+
+    def exit_ok(self, token: int | tuple[int, float], result: object) -> None:
+        """Record that the call admitted with ``token`` returned ``result``."""
+        if type(token) is tuple:
+            permit, started = token
+            duration: float | None = self.clock.monotonic() - started
+        else:
+            permit, duration = token, None  # type: ignore[assignment]
+        if self.checks_results:
+            self.on_result(permit, duration, result)
+        else:
+            self.on_success(permit, duration)
+
+    def exit_error(self, token: int | tuple[int, float], error: BaseException) -> None:
+        """Record that the call admitted with ``token`` raised ``error``."""
+        if type(token) is tuple:
+            permit, started = token
+            self.on_error(permit, self.clock.monotonic() - started, error)
+        elif (
+            self.simple_failures
+            and isinstance(error, self.failure_on)
+            and (self.failures_are_exceptions or isinstance(error, Exception))
+            and not isinstance(error, RejectedError)
+        ):
+            self.on_failure(token, None, error.__class__.__name__)  # type: ignore[arg-type]
+        else:
+            self.on_error(token, None, error)  # type: ignore[arg-type]
+
+    def _success_after_failures(self) -> None:
+        # count_free while consecutive failures are pending: a success ends the run.
+        self.n_success.increment()
+        free = self.free_token
+        if free is not None and self.consecutive_failures:
+            self._record(free, SUCCESS)
 
     # -- permission ---------------------------------------------------------------
 
@@ -244,6 +305,14 @@ class BreakerCore:
             )
         if permit == NO_RECORD:
             return
+        if permit == self.free_token and GIL_ATOMIC:
+            # Closed, consecutive and untimed: below the threshold a failure only bumps
+            # the count. Call-free from the reads to the writes, so no lock (_atomic).
+            count = self.consecutive_failures + 1
+            if count < self.cfg.failure_threshold and permit == self.free_token:
+                self.consecutive_failures = count
+                self.count_free = self._count_resetting
+                return
         self._record(permit, outcome, now)
 
     def on_result(self, permit: int, duration: float | None, result: object) -> None:
@@ -296,12 +365,14 @@ class BreakerCore:
             elif self.window is None:
                 if bad:
                     self.consecutive_failures += 1
+                    self.count_free = self._count_resetting
                     if self.consecutive_failures >= self.cfg.failure_threshold:
                         self._transition(
                             OPEN, f"{self.consecutive_failures} consecutive failures", now
                         )
                 else:
                     self.consecutive_failures = 0
+                    self.count_free = self._count_success
             else:
                 self.window.record(outcome, now)
                 self._evaluate(now)
@@ -390,7 +461,11 @@ class BreakerCore:
             and self.state is CLOSED
             and self.consecutive_mode
             and not self.timed
+            and not self.checks_results
         )
+        self.free_token = self.epoch << 1 if self.passthrough else None
+        if not self.consecutive_failures:
+            self.count_free = self._count_success
 
     # -- operator controls -------------------------------------------------------
 

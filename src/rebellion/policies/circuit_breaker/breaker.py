@@ -1,20 +1,17 @@
-"""The circuit breaker policy: thin sync and async drivers over :class:`BreakerCore`."""
+"""The circuit breaker policy: :class:`BreakerCore` as the gate of the shared driver template."""
 
 from __future__ import annotations
 
-import contextvars
 import random
-from collections.abc import Awaitable, Callable, Iterable
-from inspect import isawaitable
-from types import CoroutineType, TracebackType
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar, final
 
 from ..._clock import Clock
+from ..._driver import Gated
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_name
-from ...errors import CircuitOpenError, ConfigError
+from ...errors import ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
 from ._core import INF, BreakerCore
@@ -23,14 +20,9 @@ __all__ = ["CircuitBreaker", "get_circuit_breaker"]
 
 T = TypeVar("T")
 
-# (permit, start) of the `with breaker:` blocks open in this thread or task.
-_open_blocks: contextvars.ContextVar[tuple[tuple[int, float | None], ...]] = contextvars.ContextVar(
-    "rebellion_breaker_blocks", default=()
-)
-
 
 @final
-class CircuitBreaker(Policy):
+class CircuitBreaker(Gated):
     """Stop calling a failing dependency; probe it after a wait; close when it recovers.
 
     Trips on ``failure_threshold`` consecutive failures (the default mode), or on a
@@ -179,7 +171,7 @@ class CircuitBreaker(Policy):
         )
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
-        self._core = BreakerCore(
+        self._core = self._gate = BreakerCore(
             self.name, self.config, self._clock, random.Random(seed), self.events
         )
         registry.track(self)
@@ -211,160 +203,6 @@ class CircuitBreaker(Policy):
     @property
     def reset_timeout(self) -> float:
         return self.config.reset_timeout
-
-    # -- drivers -----------------------------------------------------------------
-
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        core = self._core
-        if core.passthrough:
-            permit = core.epoch << 1
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as error:
-                core.on_error(permit, None, error)
-                raise
-            core.on_result(permit, None, result)
-            return result
-        clock = self._clock
-        if core.rejecting:
-            remaining = core.reject_until - clock.monotonic()
-            if remaining > 0:
-                raise core.reject(core.reject_label, remaining)
-        permit = core.acquire()
-        start = clock.monotonic() if core.timed else None
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            core.on_error(permit, None if start is None else clock.monotonic() - start, error)
-            raise
-        core.on_result(permit, None if start is None else clock.monotonic() - start, result)
-        return result
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        core = self._core
-        permit = core.epoch << 1 if core.passthrough else core.acquire()
-        clock = self._clock
-        start = clock.monotonic() if core.timed else None
-        try:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-        except BaseException as error:
-            core.on_error(permit, None if start is None else clock.monotonic() - start, error)
-            raise
-        core.on_result(permit, None if start is None else clock.monotonic() - start, result)
-        return result
-
-    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
-        core = self._core
-        slow_path = self._sync
-        n_success = core.n_success.increment
-        record = core.on_result if core.checks_results else None
-        monotonic = self._clock.monotonic
-        n_rejected = core.n_rejected.increment
-        events = self.events
-        name = self.name
-
-        # The seeds' default (closed, consecutive failures, untimed) runs inline here:
-        # one flag read, the call, one atomic increment.
-        def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.passthrough:
-                epoch = core.epoch
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as error:
-                    core.on_error(epoch << 1, None, error)
-                    raise
-                if record is not None:
-                    record(epoch << 1, None, result)
-                else:
-                    n_success()
-                    if core.consecutive_failures:
-                        core.reset_consecutive(epoch << 1)
-                return result
-            if core.rejecting:
-                remaining = core.reject_until - monotonic()
-                if remaining > 0:
-                    n_rejected()
-                    if events.active:
-                        core.emit_rejected(core.reject_label, remaining)
-                    raise CircuitOpenError(name, remaining, core.reject_label)
-            return slow_path(fn, args, kwargs)
-
-        return guarded
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        core = self._core
-        slow_path = self._async
-        n_success = core.n_success.increment
-        record = core.on_result if core.checks_results else None
-        monotonic = self._clock.monotonic
-        n_rejected = core.n_rejected.increment
-        events = self.events
-        name = self.name
-
-        async def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.passthrough:
-                epoch = core.epoch
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as error:
-                    core.on_error(epoch << 1, None, error)
-                    raise
-                if record is not None:
-                    record(epoch << 1, None, result)
-                else:
-                    n_success()
-                    if core.consecutive_failures:
-                        core.reset_consecutive(epoch << 1)
-                return result
-            if core.rejecting:
-                remaining = core.reject_until - monotonic()
-                if remaining > 0:
-                    n_rejected()
-                    if events.active:
-                        core.emit_rejected(core.reject_label, remaining)
-                    raise CircuitOpenError(name, remaining, core.reject_label)
-            outcome: T = await slow_path(fn, args, kwargs)
-            return outcome
-
-        return guarded
-
-    # -- guarded blocks ------------------------------------------------------------
-
-    def __enter__(self) -> CircuitBreaker:
-        permit = self._core.acquire()
-        start = self._clock.monotonic() if self._core.timed else None
-        _open_blocks.set((*_open_blocks.get(), (permit, start)))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        blocks = _open_blocks.get()
-        permit, start = blocks[-1]
-        _open_blocks.set(blocks[:-1])
-        duration = None if start is None else self._clock.monotonic() - start
-        if exc is None:
-            self._core.on_success(permit, duration)
-        else:
-            self._core.on_error(permit, duration, exc)
-
-    async def __aenter__(self) -> CircuitBreaker:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, traceback)
 
     # -- operator controls ---------------------------------------------------------
 
