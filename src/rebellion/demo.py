@@ -271,7 +271,7 @@ class DemoSimulation:
             window_type="count",
             window_size=20,
             minimum_calls=10,
-            failure_rate_threshold=50.0,
+            failure_rate_threshold=0.5,
             reset_timeout=reset,
             exponential_backoff_factor=1.5,
             max_reset_timeout=reset * 3,
@@ -404,7 +404,7 @@ class DemoSimulation:
                 ``history`` (the final summary lists them all).
         """
         elapsed = self.elapsed
-        breaker: dict[str, Any] = self.breaker.stats()
+        breaker: dict[str, Any] = self.breaker.stats().as_dict()
         retry: dict[str, Any] = self.retry.stats()
         budget: dict[str, Any] = self.budget.stats()
         latencies = sorted(self._latencies)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, final
 
 from ... import config
+from ..._units import as_seconds
 from ..._validate import (
     check_choice,
     check_exception_types,
@@ -73,22 +75,22 @@ class BreakerConfig:
         cls,
         *,
         failure_threshold: int | None,
-        reset_timeout: float | None,
-        max_reset_timeout: float | None,
+        reset_timeout: float | timedelta | None,
+        max_reset_timeout: float | timedelta | None,
         exponential_backoff_factor: float | None,
         reset_timeout_jitter: float,
         window_type: str,
-        window_size: float,
+        window_size: float | timedelta,
         window_buckets: int,
         minimum_calls: int,
         failure_rate_threshold: float,
-        slow_call_duration: float | None,
+        slow_call_duration: float | timedelta | None,
         slow_call_rate_threshold: float,
         half_open_max_calls: int | None,
         success_threshold: int | None,
         throttle_failure_rate: float | None,
         throttle_k: float,
-        probe_timeout: float | None = None,
+        probe_timeout: float | timedelta | None = None,
         failure_on: object,
         ignore_on: object,
         is_failure: Callable[[BaseException], bool] | None,
@@ -100,6 +102,12 @@ class BreakerConfig:
 
         def default(value: object, key: str) -> Any:
             return config.setting(f"circuit_breaker.{key}") if value is None else value
+
+        reset_timeout = as_seconds(reset_timeout)
+        max_reset_timeout = as_seconds(max_reset_timeout)
+        slow_call_duration = as_seconds(slow_call_duration)
+        probe_timeout = as_seconds(probe_timeout)
+        window_size = as_seconds(window_size)
 
         threshold = check_int(
             "failure_threshold", default(failure_threshold, "failure_threshold"), minimum=1
@@ -133,7 +141,7 @@ class BreakerConfig:
             "failure_rate_threshold",
             failure_rate_threshold,
             minimum=0.0,
-            maximum=100.0,
+            maximum=1.0,
             exclusive_minimum=True,
         )
         slow = check_optional_number(
@@ -143,7 +151,7 @@ class BreakerConfig:
             "slow_call_rate_threshold",
             slow_call_rate_threshold,
             minimum=0.0,
-            maximum=100.0,
+            maximum=1.0,
             exclusive_minimum=True,
         )
         probes = check_int(
@@ -159,7 +167,11 @@ class BreakerConfig:
             exclusive_minimum=True,
         )
         throttle = check_optional_number(
-            "throttle_failure_rate", throttle_failure_rate, minimum=0.0, exclusive_minimum=True
+            "throttle_failure_rate",
+            throttle_failure_rate,
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
         )
         if throttle is not None:
             if kind == "consecutive":

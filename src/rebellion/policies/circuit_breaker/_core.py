@@ -383,18 +383,18 @@ class BreakerCore:
         calls, failures, slow, _ = self.window.totals(now)
         if calls < self.cfg.minimum_calls:
             return
-        failure_rate = 100.0 * failures / calls
-        slow_rate = 100.0 * slow / calls
+        failure_rate = failures / calls
+        slow_rate = slow / calls
         if failure_rate >= self.cfg.failure_rate_threshold:
-            self._transition(OPEN, f"failure rate {failure_rate:.1f}% over {calls} calls", now)
+            self._transition(OPEN, f"failure rate {failure_rate:.1%} over {calls} calls", now)
         elif self.timed and slow_rate >= self.cfg.slow_call_rate_threshold:
-            self._transition(OPEN, f"slow call rate {slow_rate:.1f}% over {calls} calls", now)
+            self._transition(OPEN, f"slow call rate {slow_rate:.1%} over {calls} calls", now)
         elif self.cfg.throttle_failure_rate is not None:
             if failure_rate >= self.cfg.throttle_failure_rate:
                 if self.state is CLOSED:
-                    self._transition(DEGRADED, f"failure rate {failure_rate:.1f}%: throttling", now)
+                    self._transition(DEGRADED, f"failure rate {failure_rate:.1%}: throttling", now)
             elif self.state is DEGRADED:
-                self._transition(CLOSED, f"failure rate {failure_rate:.1f}%: recovered", now)
+                self._transition(CLOSED, f"failure rate {failure_rate:.1%}: recovered", now)
 
     # -- transitions (call with the lock held; then flush() after releasing it) -----
 

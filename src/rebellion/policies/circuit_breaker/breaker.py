@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, final
 
 from ..._clock import Clock
@@ -15,6 +16,7 @@ from ...errors import ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
 from ._core import INF, BreakerCore
+from ._snapshot import BreakerSnapshot
 
 __all__ = ["CircuitBreaker", "get_circuit_breaker"]
 
@@ -68,15 +70,15 @@ class CircuitBreaker(Gated):
         window_size: calls (count window) or seconds (time window).
         window_buckets: buckets of a time window.
         minimum_calls: calls a window needs before rates are judged.
-        failure_rate_threshold: percent of failed calls that opens the breaker.
+        failure_rate_threshold: fraction of failed calls (0 to 1) that opens the breaker.
         slow_call_duration: seconds after which a call counts as slow (None: never).
-        slow_call_rate_threshold: percent of slow calls that opens the breaker.
+        slow_call_rate_threshold: fraction of slow calls (0 to 1) that opens the breaker.
         half_open_max_calls: probes allowed at once while half-open.
         success_threshold: successful probes needed to close.
         probe_timeout: seconds half-open probes may stay silent while they hold every
             permit (default: ``reset_timeout``); then they are presumed hung, their
             permits expire and the breaker re-opens with the next, longer wait.
-        throttle_failure_rate: percent (below ``failure_rate_threshold``) at which the
+        throttle_failure_rate: fraction (below ``failure_rate_threshold``) at which the
             breaker enters DEGRADED and rejects a growing fraction of calls.
         throttle_k: the K of client-side throttling (2.0 is Google SRE's choice).
         failure_on: exception types that count as failures (default: ``Exception``).
@@ -109,20 +111,20 @@ class CircuitBreaker(Gated):
         *,
         failure_threshold: int | None = None,
         max_failures: int | None = None,
-        reset_timeout: float | None = None,
+        reset_timeout: float | timedelta | None = None,
         exponential_backoff_factor: float | None = None,
-        max_reset_timeout: float | None = None,
+        max_reset_timeout: float | timedelta | None = None,
         reset_timeout_jitter: float = 0.0,
         window_type: str = "consecutive",
-        window_size: float = 100,
+        window_size: float | timedelta = 100,
         window_buckets: int = 10,
         minimum_calls: int = 10,
-        failure_rate_threshold: float = 50.0,
-        slow_call_duration: float | None = None,
-        slow_call_rate_threshold: float = 100.0,
+        failure_rate_threshold: float = 0.5,
+        slow_call_duration: float | timedelta | None = None,
+        slow_call_rate_threshold: float = 1.0,
         half_open_max_calls: int | None = None,
         success_threshold: int | None = None,
-        probe_timeout: float | None = None,
+        probe_timeout: float | timedelta | None = None,
         throttle_failure_rate: float | None = None,
         throttle_k: float = 2.0,
         failure_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
@@ -232,8 +234,8 @@ class CircuitBreaker(Gated):
 
     # -- observation -----------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """Return a snapshot of state, lifetime counters and window rates."""
+    def stats(self) -> BreakerSnapshot:
+        """Return a typed snapshot of state, lifetime counters and window rates."""
         core = self._core
         state = self.state
         now = self._clock.monotonic()
@@ -241,32 +243,34 @@ class CircuitBreaker(Gated):
         if core.window is not None:
             calls, failures, slow, _ = core.window.totals(now)
         remaining = self._core.remaining_open()
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "state": state.value,
-            "shadow_state": core.state.value
-            if core.override is CircuitState.METRICS_ONLY
-            else None,
-            "successful_calls": core.n_success.value,
-            "failed_calls": core.n_failure.value,
-            "rejected_calls": core.n_rejected.value,
-            "ignored_calls": core.n_ignored.value,
-            "slow_calls": core.n_slow.value,
-            "shadow_rejected_calls": core.n_shadow_rejected.value,
-            "transitions": core.n_transitions.value,
-            "consecutive_failures": core.consecutive_failures,
-            "window_calls": calls,
-            "window_failures": failures,
-            "failure_rate": 100.0 * failures / calls if calls else 0.0,
-            "slow_call_rate": 100.0 * slow / calls if calls else 0.0,
-            "open_level": core.level,
-            "time_until_half_open": None if remaining == INF else remaining,
-        }
+        successes, failed = core.n_success.value, core.n_failure.value
+        ignored = core.n_ignored.value
+        return BreakerSnapshot(
+            kind=self.kind,
+            name=self.name,
+            state=state.value,
+            shadow_state=core.state.value if core.override is CircuitState.METRICS_ONLY else None,
+            calls=successes + failed + ignored,
+            successes=successes,
+            failures=failed,
+            rejections=core.n_rejected.value,
+            ignored=ignored,
+            slow=core.n_slow.value,
+            shadow_rejections=core.n_shadow_rejected.value,
+            transitions=core.n_transitions.value,
+            in_flight=core.in_flight if core.state is CircuitState.HALF_OPEN else 0,
+            consecutive_failures=core.consecutive_failures,
+            window_calls=calls,
+            window_failures=failures,
+            failure_rate=failures / calls if calls else 0.0,
+            slow_call_rate=slow / calls if calls else 0.0,
+            open_level=core.level,
+            time_until_half_open=None if remaining == INF else remaining,
+        )
 
     def get_health_status(self) -> dict[str, Any]:
         """Return state, counts, rates, time until half-open and the last transitions."""
-        status = self.stats()
+        status = self.stats().as_dict()
         state = status["state"]
         status["healthy"] = state in ("CLOSED", "DISABLED", "METRICS_ONLY")
         status["last_failure_time"] = self._core.last_failure_time()
