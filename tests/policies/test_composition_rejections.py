@@ -145,3 +145,18 @@ def test_an_inner_rejection_is_neither_success_nor_failure_for_a_breaker() -> No
     assert breaker.state is CircuitState.CLOSED
     stats = breaker.stats()
     assert (stats["failed_calls"], stats["ignored_calls"]) == (0, 3)
+
+
+def test_the_public_seam_composes_policies_without_private_calls() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker("seam", failure_threshold=1, clock=clock)
+    guarded = breaker.guard_sync(lambda x: x * 2)
+    assert guarded(21) == 42
+    assert breaker.run_sync(lambda: "now", (), {}) == "now"
+    assert asyncio.run(breaker.run_async(lambda: "async", (), {})) == "async"
+
+    async def double(x: int) -> int:
+        return x * 2
+
+    assert asyncio.run(breaker.guard_async(double)(4)) == 8
+    assert breaker.offload_sync(lambda: None) is None  # only a timeout moves callees

@@ -150,13 +150,16 @@ def http_pipeline(
     return Pipeline(*policies, name=label, warn=False)
 
 
+_REPEATING: tuple[type[Policy], ...] = (Retry, Hedge)
+
+
 def without_retries(policy: Policy) -> Policy | None:
     """Return ``policy`` without its retry and hedge parts (for non-idempotent requests).
 
     The remaining policies are the same objects, so a breaker or bulkhead keeps one
     state for all methods. ``None`` means nothing is left: call the transport directly.
     """
-    if not _contains(policy, ("retry", "hedge")):
+    if not _contains(policy, _REPEATING):
         return policy
     flat: list[Policy] = []
 
@@ -164,7 +167,7 @@ def without_retries(policy: Policy) -> Policy | None:
         if isinstance(p, Pipeline):
             for inner in p.policies:
                 flatten(inner)
-        elif p.kind not in ("retry", "hedge"):
+        elif not isinstance(p, _REPEATING):
             flat.append(p)
 
     flatten(policy)
@@ -175,10 +178,10 @@ def without_retries(policy: Policy) -> Policy | None:
     return Pipeline(*flat, name=policy.name, warn=False)
 
 
-def _contains(policy: Policy, kinds: tuple[str, ...]) -> bool:
+def _contains(policy: Policy, kinds: tuple[type[Policy], ...]) -> bool:
     if isinstance(policy, Pipeline):
         return any(_contains(p, kinds) for p in policy.policies)
-    return policy.kind in kinds
+    return isinstance(policy, kinds)
 
 
 def breakers(policy: Policy) -> list[CircuitBreaker]:
@@ -190,7 +193,7 @@ def breakers(policy: Policy) -> list[CircuitBreaker]:
 
 def uses_hedge(policy: Policy) -> bool:
     """Return whether ``policy`` may run attempts concurrently (a hedge anywhere in it)."""
-    return _contains(policy, ("hedge",))
+    return _contains(policy, (Hedge,))
 
 
 class StatusFailure(Exception):

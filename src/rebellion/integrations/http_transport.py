@@ -267,8 +267,8 @@ class ResilientTransport(_Resilient, httpx.BaseTransport):
         return _Route(
             key,
             policy,
-            policy._wrap_sync(attempt),
-            attempt if once is None else once._wrap_sync(attempt),
+            policy.guard_sync(attempt),
+            attempt if once is None else once.guard_sync(attempt),
         )
 
     def _attempt(self, request: httpx.Request, attempts: Attempts | None) -> httpx.Response:
@@ -379,8 +379,8 @@ class AsyncResilientTransport(_Resilient, httpx.AsyncBaseTransport):
         return _Route(
             key,
             policy,
-            policy._wrap_async(attempt),
-            attempt if once is None else once._wrap_async(attempt),
+            policy.guard_async(attempt),
+            attempt if once is None else once.guard_async(attempt),
         )
 
     async def _attempt(self, request: httpx.Request, attempts: Attempts | None) -> httpx.Response:

@@ -91,12 +91,12 @@ class Pipeline(Policy):
 
     def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
         for policy in reversed(self.policies):
-            fn = policy._wrap_sync(fn)
+            fn = policy.guard_sync(fn)
         return fn
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         for policy in reversed(self.policies):
-            fn = policy._wrap_async(fn)
+            fn = policy.guard_async(fn)
         return fn
 
     def _compiled(
