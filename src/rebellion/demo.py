@@ -405,7 +405,7 @@ class DemoSimulation:
         """
         elapsed = self.elapsed
         breaker: dict[str, Any] = self.breaker.stats().as_dict()
-        retry: dict[str, Any] = self.retry.stats()
+        retry: dict[str, Any] = self.retry.stats().as_dict()
         budget: dict[str, Any] = self.budget.stats()
         latencies = sorted(self._latencies)
         return DemoSnapshot(

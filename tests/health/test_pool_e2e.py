@@ -24,7 +24,9 @@ async def test_callers_with_retry_see_no_errors_from_a_server_dropping_connectio
         acquire_timeout=2.0,
         max_failures=1,
     )
-    retry = Retry(max_attempts=6, initial_delay=0.001, max_delay=0.01, jitter="none")
+    retry = Retry(
+        max_attempts=6, initial_delay=0.001, max_delay=0.01, jitter="none", retry_rejected=True
+    )
     first_try_failures = 0
 
     async def request(i: int) -> str:

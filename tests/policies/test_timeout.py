@@ -149,7 +149,7 @@ async def test_events_and_stats_record_timeouts() -> None:
         await limit.execute(clock.sleep_async, 3)
     [event] = recorder.of_type(TimeoutOccurred)
     assert (event.source, event.timeout) == ("db", 2.0)
-    assert limit.stats() == {
+    assert limit.stats().as_dict() == {
         "kind": "timeout",
         "name": "db",
         "seconds": 2.0,
@@ -157,9 +157,9 @@ async def test_events_and_stats_record_timeouts() -> None:
         "max_threads": 32,
         "calls": 2,
         "timeouts": 1,
-        "rejected": 0,
+        "rejections": 0,
         "threads": 0,
-        "busy": 0,
+        "in_flight": 0,
         "abandoned": 0,
     }
 

@@ -185,8 +185,10 @@ def _typed(
     outcomes = _OUTCOMES.get(kind, {})
     for stat, value in stats.items():
         measure = measures.get(stat, "gauge")
-        if stat == "state" and isinstance(value, str):
-            _one(out, kind, name, {stat: value})
+        if (stat == "state" and isinstance(value, str)) or (
+            isinstance(value, Mapping) and measure != "info"
+        ):
+            _one(out, kind, name, {stat: value})  # one-hot state; a count per label
             continue
         if measure == "info" or (stat == "calls" and outcomes):
             continue  # labels and settings are not metrics; calls is the outcomes' sum

@@ -35,6 +35,7 @@ from ._counter import AtomicCounter
 from .budget import RetryBudget
 from .classify import FailureClassifier, retry_after_hint
 from .deadline import remaining as remaining_time
+from .snapshots import RetrySnapshot
 
 __all__ = [
     "Hook",
@@ -315,33 +316,32 @@ class RetryCore:
             else:
                 self._failures += 1
 
-    def stats(self, kind: str) -> dict[str, Any]:
+    def stats(self, kind: str) -> RetrySnapshot:
         """Return a snapshot of the counters (completed calls only) and settings."""
         first = self.first_try_successes.value
         with self._lock:
             successes = first + self._later_successes
-            snapshot: dict[str, Any] = {
-                "kind": kind,
-                "name": self.name,
-                "calls": successes + self._failures,
-                "successes": successes,
-                "failures": self._failures,
-                "retries": self._retries,
-                "gave_up": dict(sorted(self._gave_up.items())),
-                "suspended": self.suspensions > 0,
-            }
+            failures, retries = self._failures, self._retries
+            gave_up = dict(sorted(self._gave_up.items()))
+            suspended = self.suspensions > 0
         backoff = self.backoff
-        snapshot.update(
+        return RetrySnapshot(
+            kind=kind,
+            name=self.name,
+            calls=successes + failures,
+            successes=successes,
+            failures=failures,
+            retries=retries,
+            gave_up=gave_up,
+            suspended=suspended,
             max_attempts=self.max_attempts,
             initial_delay=backoff.initial_delay,
             max_delay=backoff.max_delay,
             backoff_factor=backoff.backoff_factor,
             jitter=backoff.jitter,
             deadline=self.deadline,
+            budget=None if self.budget is None else self.budget.stats(),
         )
-        if self.budget is not None:
-            snapshot["budget"] = self.budget.stats()
-        return snapshot
 
 
 def _type(error: BaseException | None) -> str | None:

@@ -48,6 +48,7 @@ from ._retry_core import (
 from ._retry_loops import retry_async, retry_sync
 from .budget import RetryBudget
 from .classify import FailureClassifier
+from .snapshots import RetrySnapshot
 
 __all__ = [
     "Retry",
@@ -321,7 +322,7 @@ class Retry(Policy):
 
     # -- observation -------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RetrySnapshot:
         """Return a snapshot of counters (completed calls only) and settings.
 
         ``calls == successes + failures``; ``retries`` counts extra attempts;

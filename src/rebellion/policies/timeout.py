@@ -60,6 +60,7 @@ from ._counter import AtomicCounter
 from ._deadlines import DeadlineQueue
 from ._timeout_run import Runner, offloader
 from ._workers import Workers
+from .snapshots import TimeoutSnapshot
 
 __all__ = ["MODES", "Timeout", "TimeoutOccurred"]
 
@@ -199,27 +200,27 @@ class Timeout(Policy):
 
     # -- observation -------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """Return a snapshot: ``calls`` started, ``timeouts``, refusals and thread use.
+    def stats(self) -> TimeoutSnapshot:
+        """Return a snapshot: calls started, timeouts, refusals and thread use.
 
-        ``threads`` counts this policy's worker threads, ``busy`` those running a
+        ``threads`` counts this policy's worker threads, ``in_flight`` those running a
         callee, ``abandoned`` those still running one whose caller walked away;
-        ``rejected`` counts calls refused because every thread was taken.
+        ``rejections`` counts calls refused because every thread was taken.
         """
         workers = self._workers
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "seconds": self.seconds,
-            "mode": self.mode,
-            "max_threads": self.max_threads,
-            "calls": self._calls.value,
-            "timeouts": self._timeouts.value,
-            "rejected": self._rejected.value,
-            "threads": 0 if workers is None else workers.threads,
-            "busy": 0 if workers is None else workers.busy,
-            "abandoned": 0 if workers is None else workers.abandoned,
-        }
+        return TimeoutSnapshot(
+            kind=self.kind,
+            name=self.name,
+            seconds=self.seconds,
+            mode=self.mode,
+            max_threads=self.max_threads,
+            calls=self._calls.value,
+            timeouts=self._timeouts.value,
+            rejections=self._rejected.value,
+            threads=0 if workers is None else workers.threads,
+            in_flight=0 if workers is None else workers.busy,
+            abandoned=0 if workers is None else workers.abandoned,
+        )
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add an event listener; returns a function that removes it."""

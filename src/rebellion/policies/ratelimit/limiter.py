@@ -24,6 +24,7 @@ from ..._registry import registry
 from ..._validate import check_clock, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
 from ..deadline import cut
+from ..snapshots import RateLimiterSnapshot
 from ._events import RateChanged, RateLimitExceeded
 from ._gcra import GcraCore, check_cost, check_rate
 
@@ -340,22 +341,22 @@ class RateLimiter(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RateLimiterSnapshot:
         """Return a snapshot: limits, available tokens and lifetime counters."""
         core = self._core
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "rate": core.rate,
-            "per": core.per,
-            "burst": core.burst,
-            "max_wait": self.max_wait,
-            "available": core.available(self._clock.monotonic()),
-            "admitted": core.admitted,
-            "rejected": core.rejected,
-            "waited": core.waited,
-            "cancelled": core.cancelled,
-        }
+        return RateLimiterSnapshot(
+            kind=self.kind,
+            name=self.name,
+            rate=core.rate,
+            per=core.per,
+            burst=core.burst,
+            max_wait=self.max_wait,
+            available=core.available(self._clock.monotonic()),
+            admitted=core.admitted,
+            rejections=core.rejected,
+            waited=core.waited,
+            cancelled=core.cancelled,
+        )
 
     def __repr__(self) -> str:
         return f"RateLimiter(name={self.name!r}, rate={self.rate:g}/{self.per:g}s)"
