@@ -281,7 +281,7 @@ class DemoSimulation:
             seed=seed,
         )
         budget = RetryBudget(
-            percent=20, min_retries_per_second=5, ttl=2.0, name=_NAMES["retry_budget"], clock=clock
+            ratio=0.2, min_retries_per_second=5, ttl=2.0, name=_NAMES["retry_budget"], clock=clock
         )
         retry = Retry(
             max_attempts=3,

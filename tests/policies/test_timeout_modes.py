@@ -235,3 +235,15 @@ def test_many_threads_through_one_thread_mode_timeout_count_exactly() -> None:
 def test_bad_mode_settings_name_the_parameter(kwargs: dict[str, Any], parameter: str) -> None:
     with pytest.raises(ConfigError, match=parameter):
         Timeout(1, **kwargs)
+
+
+def test_durations_accept_timedelta() -> None:
+    from datetime import timedelta
+
+    from rebellion.policies.circuit_breaker import CircuitBreaker
+
+    assert Timeout(timedelta(milliseconds=1500)).seconds == 1.5
+    retry = Retry(3, initial_delay=timedelta(milliseconds=100), deadline=timedelta(seconds=2))
+    assert (retry.backoff.initial_delay, retry.deadline) == (0.1, 2.0)
+    breaker = CircuitBreaker("td", reset_timeout=timedelta(minutes=1))
+    assert (breaker.reset_timeout, breaker.config.probe_timeout) == (60.0, 60.0)

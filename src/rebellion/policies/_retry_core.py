@@ -21,12 +21,14 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from inspect import isawaitable
 from typing import Any, TypeVar, final
 
 from .._clock import Clock
 from .._events import Event, EventStream
 from .._policy import is_async_callable
+from .._units import as_seconds
 from .._validate import check_exception_types, check_int, check_number
 from ..config import setting
 from ..errors import ConfigError, RejectedError, RetryExhaustedError
@@ -119,11 +121,11 @@ class RetryCore:
         events: EventStream,
         *,
         max_attempts: int | None = None,
-        initial_delay: float | None = None,
-        max_delay: float | None = None,
+        initial_delay: float | timedelta | None = None,
+        max_delay: float | timedelta | None = None,
         backoff_factor: float | None = None,
         jitter: str | None = None,
-        deadline: float | None = None,
+        deadline: float | timedelta | None = None,
         retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
         retry_if_result: Callable[[Any], bool] | None = None,
@@ -143,12 +145,13 @@ class RetryCore:
             "max_attempts", _default(max_attempts, "max_attempts"), minimum=1
         )
         self.backoff = Backoff(
-            initial_delay=_default(initial_delay, "initial_delay"),
-            max_delay=_default(max_delay, "max_delay"),
+            initial_delay=as_seconds(_default(initial_delay, "initial_delay")),
+            max_delay=as_seconds(_default(max_delay, "max_delay")),
             backoff_factor=_default(backoff_factor, "backoff_factor"),
             jitter=_default(jitter, "jitter"),
         )
         self.deadline = None
+        deadline = as_seconds(deadline)
         if deadline is not None:
             self.deadline = check_number("deadline", deadline, minimum=0.0, exclusive_minimum=True)
         self.retry_on = _check_retry_on(Exception if retry_on is None else retry_on)

@@ -1,6 +1,6 @@
 """Hedging: after a delay, start another attempt; the first success wins.
 
-The delay is fixed, or the ``percentile`` of recently observed latencies (a ring of
+The delay is fixed, or the ``quantile`` of recently observed latencies (a ring of
 the last ``sample_size`` successful attempts) once ``min_samples`` are known; until
 then ``delay`` (default 0.1 s) is used. A failed attempt starts the next hedge at once.
 Up to ``max_hedged_attempts`` extra attempts run. The first success is returned and
@@ -38,7 +38,7 @@ from .._clock import Clock, SystemClock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy
 from .._registry import registry
-from .._validate import check_clock, check_int, check_name, check_optional_number
+from .._validate import check_clock, check_int, check_name, check_number, check_optional_number
 from ..errors import ConfigError
 from ._atomic import GIL_ATOMIC
 from ._hedge_race import Race, RaceQueue
@@ -97,10 +97,12 @@ class Hedge(Policy):
 
     Args:
         name: shown in events, statistics and the dashboard.
-        delay: fixed hedging delay in seconds, or the delay used until the percentile
-            is trusted when ``percentile`` is set (default 0.1).
-        percentile: derive the delay from this percentile (0-100) of recent latencies.
-        min_samples: latencies needed before the percentile is trusted.
+        delay: fixed hedging delay in seconds, or the delay used until the quantile
+            is trusted when ``quantile`` is set (default 0.1).
+        quantile: derive the delay from this quantile (a fraction in [0, 1]: 0.95 is
+            p95) of recent latencies.
+        percentile: the same in percent (``quantile * 100``), for older code; give one.
+        min_samples: latencies needed before the quantile is trusted.
         sample_size: how many recent latencies the ring keeps.
         max_hedged_attempts: extra attempts beyond the first (>= 1).
         max_workers: threads of the pool that runs sync attempts.
@@ -115,6 +117,7 @@ class Hedge(Policy):
         name: str = "hedge",
         *,
         delay: float | None = None,
+        quantile: float | None = None,
         percentile: float | None = None,
         min_samples: int = 20,
         sample_size: int = 1000,
@@ -125,9 +128,11 @@ class Hedge(Policy):
     ) -> None:
         self.name = check_name("name", name)
         fixed = check_optional_number("delay", delay, minimum=0.0)
-        self.percentile = check_optional_number("percentile", percentile, minimum=0.0)
-        if self.percentile is not None and self.percentile > 100:
-            raise ConfigError("percentile", "a number in [0, 100] or None", percentile)
+        if percentile is not None:
+            if quantile is not None:
+                raise ConfigError("percentile", "left out when quantile is given", percentile)
+            quantile = check_number("percentile", percentile, minimum=0.0, maximum=100.0) / 100
+        self.quantile = check_optional_number("quantile", quantile, minimum=0.0, maximum=1.0)
         self.delay = 0.1 if fixed is None else fixed
         self.sample_size = check_int("sample_size", sample_size, minimum=1)
         self.min_samples = check_int("min_samples", min_samples, minimum=1, maximum=sample_size)
@@ -172,8 +177,8 @@ class Hedge(Policy):
             ):
                 self._fresh = 0
                 ordered = sorted(self._ring)
-                # nearest rank: the smallest latency at least `percentile` % do not exceed
-                rank = math.ceil(len(ordered) * self.percentile / 100.0)  # type: ignore[operator]
+                # nearest rank: the smallest latency a `quantile` of them do not exceed
+                rank = math.ceil(len(ordered) * self.quantile)  # type: ignore[operator]
                 index = min(len(ordered) - 1, max(0, rank - 1))
                 self._current = ordered[index]
 
@@ -198,7 +203,7 @@ class Hedge(Policy):
             )
 
     def _won(self, attempt: int, latency: float) -> None:
-        if self.percentile is not None:
+        if self.quantile is not None:
             self._record(latency)
         if attempt and self.events.active:
             self.events.emit(
@@ -252,7 +257,7 @@ class Hedge(Policy):
                 queue.close(race)
                 if race.hedging is not None:
                     return await race.first_succeeded(result, cancelling)  # type: ignore[no-any-return]
-            if hedge.percentile is not None:
+            if hedge.quantile is not None:
                 hedge._record(monotonic() - start)
             # Attempt 1 won without a hedge: call-free increments (see _atomic).
             if atomic:

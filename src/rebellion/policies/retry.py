@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
@@ -71,7 +72,8 @@ class Retry(Policy):
 
     Args:
         max_attempts: attempts in total, including the first (>= 1).
-        initial_delay: seconds before the first retry (>= 0).
+        initial_delay: seconds before the first retry (>= 0); durations may also be
+            given as ``timedelta``.
         max_delay: cap on any backoff delay (>= ``initial_delay``); a retry-after hint
             larger than this stops retrying (reason ``"retry_after"``).
         backoff_factor: delay growth per retry (>= 1).
@@ -118,11 +120,11 @@ class Retry(Policy):
         self,
         max_attempts: int | None = None,
         *,
-        initial_delay: float | None = None,
-        max_delay: float | None = None,
+        initial_delay: float | timedelta | None = None,
+        max_delay: float | timedelta | None = None,
         backoff_factor: float | None = None,
         jitter: str | None = None,
-        deadline: float | None = None,
+        deadline: float | timedelta | None = None,
         retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
         retry_if_result: Callable[[Any], bool] | None = None,

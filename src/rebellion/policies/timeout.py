@@ -46,6 +46,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
@@ -53,6 +54,7 @@ from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy, is_async_callable
 from .._registry import registry
+from .._units import as_seconds
 from .._validate import check_choice, check_clock, check_int, check_name, check_number
 from ..config import setting
 from ..errors import TimeoutCapacityError, TimeoutExceededError
@@ -85,7 +87,7 @@ class Timeout(Policy):
     """Fail a call with :class:`TimeoutExceededError` if it takes longer than ``seconds``.
 
     Args:
-        seconds: the limit (> 0); default ``REBELLION_TIMEOUT_SECONDS`` or 30.
+        seconds: the limit (> 0; a ``timedelta`` too); default ``REBELLION_TIMEOUT_SECONDS`` or 30.
         mode: how a plain function called from sync code is bounded:
             ``"cooperative"`` (inline, deadline propagated; the default) or
             ``"thread"`` (in this policy's own threads; the caller walks away).
@@ -103,7 +105,7 @@ class Timeout(Policy):
 
     def __init__(
         self,
-        seconds: float | None = None,
+        seconds: float | timedelta | None = None,
         *,
         mode: str = "cooperative",
         max_threads: int = 32,
@@ -113,6 +115,7 @@ class Timeout(Policy):
     ) -> None:
         if seconds is None:
             seconds = setting("timeout.seconds")
+        seconds = as_seconds(seconds)
         self.seconds = check_number("seconds", seconds, minimum=0.0, exclusive_minimum=True)
         self.mode = check_choice("mode", mode, MODES)
         self.max_threads = check_int("max_threads", max_threads, minimum=1, maximum=4096)
