@@ -10,6 +10,12 @@
   cheap as before.
 
 The runner reads the policy's settings and counters through :class:`TimeoutOwner`.
+
+>>> from rebellion.policies.timeout import Timeout
+>>> from rebellion.testing import ManualClock
+>>> clock = ManualClock()
+>>> Runner(Timeout(5, clock=clock)).inline(lambda a, b: a + b, (1, 2), {})
+3
 """
 
 from __future__ import annotations
