@@ -247,3 +247,17 @@ def test_durations_accept_timedelta() -> None:
     assert (retry.backoff.initial_delay, retry.deadline) == (0.1, 2.0)
     breaker = CircuitBreaker("td", reset_timeout=timedelta(minutes=1))
     assert (breaker.reset_timeout, breaker.config.probe_timeout) == (60.0, 60.0)
+
+
+@pytest.mark.e2e
+def test_idle_worker_threads_retire() -> None:
+    from rebellion.policies._workers import Workers
+
+    workers = Workers("idle", capacity=4, idle_seconds=0.01)
+    jobs = [workers.submit(lambda x: x, (n,), {}, None) for n in range(3)]
+    assert [job.wait(30) and job.outcome() for job in jobs] == [0, 1, 2]
+    wait_until(lambda: workers.threads == 0, "the idle threads to retire")
+    assert (workers.idle, workers.busy) == (0, 0)
+    job = workers.submit(lambda: "again", (), {}, None)  # a new thread starts on demand
+    assert job.wait(30)
+    assert job.outcome() == "again"

@@ -6,7 +6,8 @@ idle afterwards. A job never queues behind a busy thread: when every thread is t
 (by running callees, or by hung ones the callers walked away from) the next call is
 refused with :class:`~rebellion.errors.TimeoutCapacityError` at once, so one hung
 dependency exhausts only its own policy's threads. Threads are daemons: a callee hung
-forever does not keep the interpreter from exiting.
+forever does not keep the interpreter from exiting. A thread idle for ``idle_seconds``
+exits, so a policy that is no longer used holds no threads.
 
 >>> workers = Workers("demo", capacity=2)
 >>> job = workers.submit(lambda x: x * 2, (21,), {}, None)
@@ -79,9 +80,10 @@ class Job:
 class Workers:
     """At most ``capacity`` threads for one policy; refuses a job when all are taken."""
 
-    def __init__(self, name: str, capacity: int) -> None:
+    def __init__(self, name: str, capacity: int, idle_seconds: float = 60.0) -> None:
         self.name = name
         self.capacity = capacity
+        self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self.busy = 0
@@ -116,11 +118,11 @@ class Workers:
                 self.threads += 1
             else:
                 self.idle -= 1
+                # Under the lock: an idle thread about to retire sees the job (_serve).
+                self._jobs.put(job)
         if spawn:
             name = f"rebellion-timeout-{self.name}"
             threading.Thread(target=self._serve, args=(job,), name=name, daemon=True).start()
-        else:
-            self._jobs.put(job)
         return job
 
     def abandon(self, job: Job) -> bool:
@@ -152,4 +154,19 @@ class Workers:
                 except RuntimeError:
                     pass  # the waiting event loop is gone: nobody is left to tell
             del job  # an idle thread keeps no result alive
-            job = self._jobs.get()
+            next_job = self._next_job()
+            if next_job is None:
+                return
+            job = next_job
+
+    def _next_job(self) -> Job | None:
+        """Wait for a job; ``None`` once idle for ``idle_seconds`` (the thread retires)."""
+        while True:
+            try:
+                return self._jobs.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():  # no job was handed to an idle thread meanwhile
+                        self.idle -= 1
+                        self.threads -= 1
+                        return None
