@@ -160,3 +160,28 @@ def test_the_public_seam_composes_policies_without_private_calls() -> None:
 
     assert asyncio.run(breaker.guard_async(double)(4)) == 8
     assert breaker.offload_sync(lambda: None) is None  # only a timeout moves callees
+
+
+def test_every_policy_event_declares_the_kind_of_its_policy() -> None:
+    from rebellion.policies import _retry_core, bulkhead, timeout
+    from rebellion.policies.circuit_breaker import _events as breaker_events
+    from rebellion.policies.ratelimit import _events as limiter_events
+
+    expected = {
+        breaker_events: CircuitBreaker.kind,
+        _retry_core: Retry.kind,
+        timeout: "timeout",
+        bulkhead: Bulkhead.kind,
+        limiter_events: RateLimiter.kind,
+    }
+    from rebellion._events import Event
+
+    for module, kind in expected.items():
+        events = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, Event) and value is not Event
+        ]
+        assert events
+        for event in events:
+            assert event.policy_kind == kind, event

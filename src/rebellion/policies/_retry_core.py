@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from inspect import isawaitable
-from typing import Any, TypeVar, final
+from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock
 from .._events import Event, EventStream
@@ -85,6 +85,8 @@ class RetryState:
 class RetryScheduled(Event):
     """Attempt ``attempt`` failed; the next one starts after ``delay`` seconds."""
 
+    policy_kind: ClassVar[str] = "retry"
+
     attempt: int
     delay: float
     error_type: str | None
@@ -95,6 +97,8 @@ class RetryScheduled(Event):
 class RetrySucceeded(Event):
     """A call succeeded after ``attempts`` attempts (only emitted when ``attempts > 1``)."""
 
+    policy_kind: ClassVar[str] = "retry"
+
     attempts: int
     elapsed: float
 
@@ -103,6 +107,8 @@ class RetrySucceeded(Event):
 @dataclass(frozen=True, slots=True)
 class RetryGaveUp(Event):
     """Retrying stopped after ``attempts`` attempts because of ``reason``."""
+
+    policy_kind: ClassVar[str] = "retry"
 
     attempts: int
     reason: str

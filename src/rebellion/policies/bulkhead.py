@@ -43,6 +43,8 @@ T = TypeVar("T")
 class BulkheadRejected(Event):
     """A call was refused: ``reason`` is ``"queue_full"`` or ``"timeout"``."""
 
+    policy_kind: ClassVar[str] = "bulkhead"
+
     reason: str
     active: int
     queued: int
@@ -53,6 +55,8 @@ class BulkheadRejected(Event):
 @dataclass(frozen=True, slots=True)
 class BulkheadResized(Event):
     """The limits changed at run time (an operation mode shrinking caps, say)."""
+
+    policy_kind: ClassVar[str] = "bulkhead"
 
     old_max_concurrent: int
     max_concurrent: int

@@ -55,6 +55,8 @@ _RECOMPUTE_EVERY = 16
 class HedgeStarted(Event):
     """Attempt ``attempt`` (1 = the first hedge) started ``after`` seconds into the call."""
 
+    policy_kind: ClassVar[str] = "hedge"
+
     attempt: int
     after: float
     reason: str
@@ -64,6 +66,8 @@ class HedgeStarted(Event):
 @dataclass(frozen=True, slots=True)
 class HedgeWon(Event):
     """A hedged attempt (``attempt`` >= 1) succeeded first; ``latency`` of the whole call."""
+
+    policy_kind: ClassVar[str] = "hedge"
 
     attempt: int
     latency: float

@@ -79,6 +79,8 @@ async def _unset() -> None: ...
 class TimeoutOccurred(Event):
     """A call did not finish within ``timeout`` seconds."""
 
+    policy_kind: ClassVar[str] = "timeout"
+
     timeout: float
 
 
