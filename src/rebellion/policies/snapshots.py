@@ -23,6 +23,7 @@ __all__ = [
     "BreakerSnapshot",
     "BulkheadSnapshot",
     "RateLimiterSnapshot",
+    "RedisRateLimiterSnapshot",
     "RetrySnapshot",
     "TimeoutSnapshot",
 ]
@@ -108,6 +109,30 @@ class RateLimiterSnapshot(Snapshot):
     admitted: int = counter()
     rejections: int = counter()
     waited: int = counter()
+    cancelled: int = counter()
+
+    legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections"}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RedisRateLimiterSnapshot(Snapshot):
+    """A shared limit: settings, the backend in use, and this process's counters."""
+
+    kind: str = info()
+    name: str = info()
+    key: str = info()
+    rate: float = info()
+    per: float = info()
+    burst: float = info()
+    max_wait: float = info()
+    backend: str = info()
+    degraded: bool = gauge()
+    local_rate: float = info()
+    processes: int = info()
+    degradations: int = counter()
+    admitted: int = counter()
+    rejections: int = counter()
     cancelled: int = counter()
 
     legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections"}

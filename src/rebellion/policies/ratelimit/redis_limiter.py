@@ -42,6 +42,7 @@ from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
 from ..deadline import cut
+from ..snapshots import RedisRateLimiterSnapshot
 from ._events import RateChanged, RateLimiterDegraded, RateLimiterRecovered, RateLimitExceeded
 from ._gcra import EPSILON, GcraCore, check_cost, check_rate
 
@@ -469,25 +470,25 @@ class RedisRateLimiter(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RedisRateLimiterSnapshot:
         """Return a snapshot: limits, backend in use and this process's counters."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "key": self.key,
-            "rate": self._rate,
-            "per": self._per,
-            "burst": self._burst,
-            "max_wait": self.max_wait,
-            "backend": "local" if self.degraded else "redis",
-            "degraded": self.degraded,
-            "local_rate": self._local.rate,
-            "processes": self.processes,
-            "degradations": self.degradations,
-            "admitted": self.admitted,
-            "rejected": self.rejected,
-            "cancelled": self.cancelled,
-        }
+        return RedisRateLimiterSnapshot(
+            kind=self.kind,
+            name=self.name,
+            key=self.key,
+            rate=self._rate,
+            per=self._per,
+            burst=self._burst,
+            max_wait=self.max_wait,
+            backend="local" if self.degraded else "redis",
+            degraded=self.degraded,
+            local_rate=self._local.rate,
+            processes=self.processes,
+            degradations=self.degradations,
+            admitted=self.admitted,
+            rejections=self.rejected,
+            cancelled=self.cancelled,
+        )
 
     def __repr__(self) -> str:
         backend = "local" if self.degraded else "redis"
