@@ -16,6 +16,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from _redis import RedisServer
@@ -209,3 +211,45 @@ async def test_a_live_waiter_behind_cancelled_ones_keeps_its_turn() -> None:
     assert clock.monotonic() == pytest.approx(0.1)
     await clock.advance_async(0.3)
     await last
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["take", "reserve", "cancel", "advance"]),
+            st.integers(min_value=0, max_value=10_000),
+        ),
+        max_size=120,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_gcra_with_cancellations_never_exceeds_rate_plus_burst(
+    steps: list[tuple[str, int]],
+) -> None:
+    from rebellion.policies.ratelimit._gcra import GcraCore
+
+    core = GcraCore(rate=10.0, per=1.0, burst=3.0)
+    now = 0.0
+    admitted: list[float] = []  # admission instants of takes and reservations kept
+    pending: list[tuple[float, float]] = []  # (at, token) of reservations not yet due
+    for action, value in steps:
+        if action == "advance":
+            now += value / 10_000
+            admitted.extend(at for at, _ in pending if at <= now)
+            pending = [(at, token) for at, token in pending if at > now]
+        elif action == "take":
+            if core.take(1, now) == 0.0:
+                admitted.append(now)
+        elif action == "reserve":
+            wait, at, token = core.reserve(1, now, 1.0)
+            if token == token:  # not NaN: reserved
+                if wait <= 0:
+                    admitted.append(now)
+                else:
+                    pending.append((at, token))
+        elif pending:
+            at, token = pending.pop(value % len(pending))
+            core.give_back(1, at, token, now)
+    admitted.extend(at for at, _ in pending)  # the rest are admitted when their time comes
+    for width in (0.1, 0.5, 1.0):
+        assert most_in_any_window(admitted, width) <= 10 * width + 3 + 1e-9
