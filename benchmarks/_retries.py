@@ -302,10 +302,10 @@ def groups() -> list[Group]:
             ),
         ],
         notes=[
-            "A sync Timeout cannot interrupt the calling thread, so rebellion (like "
-            "pyresilience) runs a sync callee in a worker thread when a Timeout is in the "
-            "pipeline: the 4-policy sync rows pay a thread hand-off per call. The 3-policy "
-            "sync rows show the pipeline without it.",
+            "A sync callee cannot be interrupted: rebellion's Timeout is cooperative by "
+            "default (the callee runs inline and the deadline is published to the inner "
+            "policies), while pyresilience runs it in a worker thread, a thread hand-off "
+            "per call. The 3-policy sync rows show the pipelines without a Timeout.",
         ],
     )
     return [success, failure, pipeline]

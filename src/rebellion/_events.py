@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from inspect import isawaitable
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 from ._validate import check_callable
 
@@ -34,8 +34,13 @@ logger = logging.getLogger("rebellion.events")
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Base of every event: who emitted it and when (wall-clock seconds)."""
+    """Base of every event: who emitted it and when (wall-clock seconds).
 
+    Each event class declares ``policy_kind``, the ``kind`` of the primitive that emits
+    it (``"circuit_breaker"``...), so exporters need not guess it.
+    """
+
+    policy_kind: ClassVar[str] = ""
     source: str
     at: float
 

@@ -9,7 +9,9 @@ A policy implements two drivers over its core:
 From those, this base class derives the public surface: ``call`` (in the callee's
 mode), ``execute`` (always async) and ``@policy`` for ``def`` and ``async def``.
 A policy may override ``_wrap_sync`` / ``_wrap_async`` with a specialised closure
-when its hot path deserves it (the circuit breaker does).
+when its hot path deserves it. Other code composes policies only through the public
+seam: :meth:`Policy.guard_sync`, :meth:`Policy.guard_async`, :meth:`Policy.run_sync`,
+:meth:`Policy.run_async` and :meth:`Policy.offload_sync`.
 """
 
 from __future__ import annotations
@@ -74,7 +76,40 @@ class Policy(ABC):
     def stats(self) -> Mapping[str, Any]:
         """Return a snapshot of this policy's counters and state."""
 
+    # -- the composition seam: what pipelines, transports and wrappers call ------------
+
+    def guard_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """Return ``fn`` guarded by this policy, for sync callers (composes per callee).
+
+        Pipelines and integrations build their chains with this and :meth:`guard_async`
+        once per callee, instead of going through ``call`` on every request.
+        """
+        return self._wrap_sync(fn)
+
+    def guard_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        """Return the coroutine function ``fn`` guarded by this policy."""
+        return self._wrap_async(fn)
+
+    def run_sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        """Run ``fn(*args, **kwargs)`` under this policy now (a wrapper's entry point)."""
+        return self._sync(fn, args, kwargs)
+
+    async def run_async(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Run ``fn`` (sync or async) under this policy in the current task."""
+        return await self._async(fn, args, kwargs)
+
     # -- composition hooks: a specialised policy overrides these for speed ------------
+
+    def offload_sync(self, fn: Callable[..., T]) -> Callable[..., Awaitable[T]] | None:
+        """Return how a blocking ``fn`` must run when awaited under this policy.
+
+        ``None`` (the default) runs it inline; a policy that must stay able to expire
+        while the callee blocks (a timeout) returns an async function that runs it off
+        the event loop. A pipeline asks its policies this for a sync callee.
+        """
+        return None
 
     def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
         run = self._sync

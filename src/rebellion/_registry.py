@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar, final, runtime_checkable
 
+from ._snapshot import Snapshot
 from .errors import ConfigError
 
 __all__ = ["Primitive", "Registry", "registry"]
@@ -183,16 +184,23 @@ class Registry:
         return iter(named + [x for x in others if _key(x) not in taken])
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """List every live primitive as ``{"kind", "name", "stats"}``, named ones first."""
+        """List every live primitive as ``{"kind", "name", "stats"}``, named ones first.
+
+        A typed snapshot (:class:`~rebellion._snapshot.Snapshot`) also gives
+        ``"measures"``: what each statistic is (``counter``, ``gauge``, ``ratio``,
+        ``seconds``, ``info``), so exporters need no list of names.
+        """
         listing: list[dict[str, Any]] = []
         for primitive in self:
-            listing.append(
-                {
-                    "kind": primitive.kind,
-                    "name": primitive.name,
-                    "stats": dict(primitive.stats()),
-                }
-            )
+            stats = primitive.stats()
+            entry: dict[str, Any] = {
+                "kind": primitive.kind,
+                "name": primitive.name,
+                "stats": dict(stats),
+            }
+            if isinstance(stats, Snapshot):
+                entry["measures"] = {field: stats.measure(field) for field in stats}
+            listing.append(entry)
         return listing
 
 

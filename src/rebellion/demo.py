@@ -271,7 +271,7 @@ class DemoSimulation:
             window_type="count",
             window_size=20,
             minimum_calls=10,
-            failure_rate_threshold=50.0,
+            failure_rate_threshold=0.5,
             reset_timeout=reset,
             exponential_backoff_factor=1.5,
             max_reset_timeout=reset * 3,
@@ -281,7 +281,7 @@ class DemoSimulation:
             seed=seed,
         )
         budget = RetryBudget(
-            percent=20, min_retries_per_second=5, ttl=2.0, name=_NAMES["retry_budget"], clock=clock
+            ratio=0.2, min_retries_per_second=5, ttl=2.0, name=_NAMES["retry_budget"], clock=clock
         )
         retry = Retry(
             max_attempts=3,
@@ -404,8 +404,8 @@ class DemoSimulation:
                 ``history`` (the final summary lists them all).
         """
         elapsed = self.elapsed
-        breaker: dict[str, Any] = self.breaker.stats()
-        retry: dict[str, Any] = self.retry.stats()
+        breaker: dict[str, Any] = self.breaker.stats().as_dict()
+        retry: dict[str, Any] = self.retry.stats().as_dict()
         budget: dict[str, Any] = self.budget.stats()
         latencies = sorted(self._latencies)
         return DemoSnapshot(

@@ -10,6 +10,7 @@
     │   ├── RateLimitedError
     │   ├── LimitExceededError                 adaptive concurrency limit: shed
     │   ├── QueueFullError
+    │   ├── TimeoutCapacityError               a thread-mode Timeout has no thread left
     │   ├── PoolExhaustedError                 no pooled connection freed in time
     │   ├── ConnectionUnavailableError         a managed connection is not CONNECTED
     │   └── (RequestRejectedError)             also an httpx.TransportError; lives in
@@ -57,6 +58,7 @@ __all__ = [
     "StorageError",
     "StorageFullError",
     "StoreCorruptError",
+    "TimeoutCapacityError",
     "TimeoutExceededError",
     "WebhookDeliveryError",
     "WriterClosedError",
@@ -176,6 +178,14 @@ class LimitExceededError(RejectedError):
             type(self),
             (self.policy, self.reason, self.partition, self.limit, self.retry_after),
         )
+
+
+class TimeoutCapacityError(RejectedError):
+    """A thread-mode timeout's own threads are all taken (running or walked away from).
+
+    Its callees, some of them perhaps hung, hold every thread it may use; other
+    timeouts are unaffected.
+    """
 
 
 class QueueFullError(RejectedError):

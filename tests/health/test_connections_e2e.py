@@ -45,7 +45,12 @@ async def test_manager_reconnects_to_a_restarted_server_and_traffic_resumes() ->
     # A steady 10 ms between attempts; max_delay above the manager's backoff cap, so its
     # retry_after hints ("next connect attempt in ...") are honoured, not refused.
     retry = Retry(
-        max_attempts=200, initial_delay=0.01, backoff_factor=1.0, max_delay=0.5, jitter="none"
+        max_attempts=200,
+        initial_delay=0.01,
+        backoff_factor=1.0,
+        max_delay=0.5,
+        jitter="none",
+        retry_rejected=True,  # ConnectionUnavailableError is a rejection: wait it out here
     )
     answers: list[str] = []
 

@@ -28,7 +28,9 @@ async def test_callers_with_retry_see_no_errors_from_a_server_dropping_connectio
         # (likely over a few hundred connections) must not open the breaker for 30 s.
         breaker=CircuitBreaker("pool-e2e.breaker", failure_threshold=25, reset_timeout=0.05),
     )
-    retry = Retry(max_attempts=10, initial_delay=0.001, max_delay=0.01, jitter="none")
+    retry = Retry(
+        max_attempts=10, initial_delay=0.001, max_delay=0.01, jitter="none", retry_rejected=True
+    )
     first_try_failures = 0
 
     async def request(i: int) -> str:

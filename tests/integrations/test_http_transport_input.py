@@ -78,8 +78,8 @@ def test_a_factory_that_returns_no_policy_is_reported_on_first_use() -> None:
 def test_http_pipeline_names_its_policies_after_the_key() -> None:
     pipeline = http_pipeline("a.example", name="api", hedge_delay=0.2)
     assert [p.name for p in pipeline.policies] == [
-        "api:a.example:retry",
         "api:a.example",
+        "api:a.example:retry",
         "api:a.example:hedge",
     ]
     with pytest.raises(ConfigError, match="hedge_delay"):

@@ -117,7 +117,7 @@ def test_stats_of_registered_primitives_are_observed(
         for p in points(reader, "rebellion.policy.stat")
         if p.attributes["policy.name"] == "inventory"
     }
-    assert stats["failed_calls"] == 1
+    assert stats["failures"] == 1
     assert stats["transitions"] == 1
     assert "state" not in stats  # text fields are not gauges
 

@@ -97,6 +97,37 @@ def test_real_breaker_and_retry_appear_automatically_with_their_state_and_counts
     assert value(outcomes, "rebellion_retry_calls_total", name="db", outcome="success") == 1.0
 
 
+def test_typed_snapshots_export_by_what_each_field_measures() -> None:
+    from rebellion.policies.bulkhead import Bulkhead
+
+    clock = ManualClock()
+    primitives = Registry()
+    breaker = CircuitBreaker(name="typed", failure_threshold=1, reset_timeout=30, clock=clock)
+    bulkhead = Bulkhead("typed-pool", max_concurrent=3)
+    retry = Retry(name="typed-retry", max_attempts=1, clock=clock)
+    for primitive in (breaker, bulkhead, retry):
+        primitives.register(primitive)
+    with pytest.raises(ConnectionError):
+        breaker.call(FlakyCallable([ConnectionError("down")]))
+    with pytest.raises(Exception, match="gave up"):
+        retry.call(FlakyCallable([ConnectionError("down")]))
+    text = generate_latest(prometheus_registry(primitives=primitives)).decode()
+    families = parse(text)
+    # Durations end in _seconds; ratios are fractions; counters are counters.
+    until = families["rebellion_circuit_breaker_time_until_half_open_seconds"]
+    assert until[0] == "gauge"
+    assert value(until[1], until[1][0].name, name="typed") == 30.0
+    assert families["rebellion_circuit_breaker_transitions"][0] == "counter"
+    assert families["rebellion_bulkhead_in_flight"][0] == "gauge"
+    assert families["rebellion_bulkhead_rejections"][0] == "counter"
+    gave_up = families["rebellion_retry_gave_up"][1]
+    assert value(gave_up, "rebellion_retry_gave_up_total", name="typed-retry", reason="attempts")
+    # Settings are not metrics, and no name doubles its suffix.
+    for setting in ("max_concurrent", "max_queue", "max_attempts", "initial_delay"):
+        assert not any(name.endswith(setting) for name in families)
+    assert not any("_total_total" in line for line in text.splitlines())
+
+
 def test_unknown_kinds_and_nested_stats_are_exported_generically() -> None:
     class Widget:
         kind = "shiny-widget"

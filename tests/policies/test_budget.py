@@ -1,4 +1,4 @@
-"""RetryBudget: percent of recent traffic plus a floor, over a sliding window."""
+"""RetryBudget: a ratio of recent traffic plus a floor, over a sliding window."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ def record(budget: RetryBudget, times: int) -> None:
 
 
 def test_floor_allows_retries_without_any_traffic() -> None:
-    budget = RetryBudget(percent=20, min_retries_per_second=1, ttl=10, clock=ManualClock())
+    budget = RetryBudget(ratio=0.2, min_retries_per_second=1, ttl=10, clock=ManualClock())
     assert withdraw(budget, 11) == [True] * 10 + [False]
 
 
 def test_retries_are_limited_to_a_percentage_of_requests() -> None:
-    budget = RetryBudget(percent=20, min_retries_per_second=0, ttl=10, clock=ManualClock())
+    budget = RetryBudget(ratio=0.2, min_retries_per_second=0, ttl=10, clock=ManualClock())
     assert budget.try_withdraw() is False
     record(budget, 50)
     assert withdraw(budget, 11) == [True] * 10 + [False]
@@ -36,7 +36,7 @@ def test_retries_are_limited_to_a_percentage_of_requests() -> None:
 
 def test_requests_leave_the_window_after_ttl() -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=10, min_retries_per_second=0, ttl=10, clock=clock)
+    budget = RetryBudget(ratio=0.1, min_retries_per_second=0, ttl=10, clock=clock)
     record(budget, 100)
     clock.advance(9.99)
     assert budget.stats()["window_requests"] == 100
@@ -47,7 +47,7 @@ def test_requests_leave_the_window_after_ttl() -> None:
 
 def test_withdrawn_retries_are_given_back_after_ttl() -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=0, min_retries_per_second=0.5, ttl=4, clock=clock)
+    budget = RetryBudget(ratio=0, min_retries_per_second=0.5, ttl=4, clock=clock)
     assert withdraw(budget, 3) == [True, True, False]
     clock.advance(2)
     assert budget.try_withdraw() is False
@@ -57,7 +57,7 @@ def test_withdrawn_retries_are_given_back_after_ttl() -> None:
 
 def test_window_slides_slot_by_slot() -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=100, min_retries_per_second=0, ttl=10, clock=clock)
+    budget = RetryBudget(ratio=1, min_retries_per_second=0, ttl=10, clock=clock)
     for _ in range(10):
         budget.record_request()
         clock.advance(1)
@@ -68,7 +68,7 @@ def test_window_slides_slot_by_slot() -> None:
 
 def test_a_long_idle_gap_empties_the_window() -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=50, min_retries_per_second=0, ttl=1, clock=clock)
+    budget = RetryBudget(ratio=0.5, min_retries_per_second=0, ttl=1, clock=clock)
     record(budget, 10)
     assert withdraw(budget, 2) == [True, True]
     clock.advance(1000)
@@ -85,7 +85,7 @@ def test_record_request_takes_no_lock_inside_a_slot() -> None:
 
         def __exit__(self, *exc: object) -> None: ...
 
-    budget = RetryBudget(percent=10, min_retries_per_second=0, ttl=10, clock=ManualClock())
+    budget = RetryBudget(ratio=0.1, min_retries_per_second=0, ttl=10, clock=ManualClock())
     real_lock = budget._lock
     budget._lock = NoLock()  # type: ignore[assignment]
     record(budget, 1000)
@@ -95,14 +95,14 @@ def test_record_request_takes_no_lock_inside_a_slot() -> None:
 
 def test_stats_report_window_and_totals() -> None:
     budget = RetryBudget(
-        percent=25, min_retries_per_second=0, ttl=10, name="shared", clock=ManualClock()
+        ratio=0.25, min_retries_per_second=0, ttl=10, name="shared", clock=ManualClock()
     )
     record(budget, 8)
     withdraw(budget, 3)
     assert budget.stats() == {
         "kind": "retry_budget",
         "name": "shared",
-        "percent": 25.0,
+        "ratio": 0.25,
         "min_retries_per_second": 0.0,
         "ttl": 10.0,
         "window_requests": 8,
@@ -114,11 +114,15 @@ def test_stats_report_window_and_totals() -> None:
     assert any(entry["name"] == "shared" for entry in registry.snapshot())
 
 
+def test_percent_is_an_alias_of_the_ratio() -> None:
+    assert RetryBudget(percent=20, clock=ManualClock()).ratio == pytest.approx(0.2)
+
+
 def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REBELLION_RETRY_BUDGET_PERCENT", "50")
     monkeypatch.setenv("REBELLION_RETRY_BUDGET_MIN_PER_SECOND", "0")
     budget = RetryBudget(clock=ManualClock())
-    assert (budget.percent, budget.min_retries_per_second, budget.ttl) == (50.0, 0.0, 10.0)
+    assert (budget.ratio, budget.min_retries_per_second, budget.ttl) == (0.5, 0.0, 10.0)
     monkeypatch.setenv("REBELLION_RETRY_BUDGET_PERCENT", "-3")
     with pytest.raises(ConfigError, match="REBELLION_RETRY_BUDGET_PERCENT"):
         RetryBudget()
@@ -129,6 +133,9 @@ def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     [
         ({"percent": -1}, "percent"),
         ({"percent": "20"}, "percent"),
+        ({"ratio": 20}, "ratio"),  # a fraction, not percent
+        ({"ratio": -0.1}, "ratio"),
+        ({"ratio": 0.2, "percent": 20}, "percent"),
         ({"min_retries_per_second": -0.1}, "min_retries_per_second"),
         ({"min_retries_per_second": float("inf")}, "min_retries_per_second"),
         ({"ttl": 0}, "ttl"),
@@ -147,7 +154,7 @@ def test_bad_settings_name_the_parameter(kwargs: dict[str, Any], parameter: str)
 
 
 def test_concurrent_threads_never_overdraw_or_lose_counts() -> None:
-    budget = RetryBudget(percent=10, min_retries_per_second=0, ttl=10, clock=ManualClock())
+    budget = RetryBudget(ratio=0.1, min_retries_per_second=0, ttl=10, clock=ManualClock())
     threads_n, requests_each, withdrawals_each = 8, 5000, 1000
     results: list[list[bool]] = [[] for _ in range(threads_n)]
     start = threading.Barrier(threads_n)

@@ -233,7 +233,7 @@ def test_count_window_opens_on_failure_rate_after_minimum_calls(driver: Driver) 
         window_type="count",
         window_size=10,
         minimum_calls=5,
-        failure_rate_threshold=50,
+        failure_rate_threshold=0.5,
         clock=ManualClock(),
     )
     trip(driver, cb, 4)
@@ -244,7 +244,7 @@ def test_count_window_opens_on_failure_rate_after_minimum_calls(driver: Driver) 
 
 def test_count_window_rate_below_threshold_stays_closed() -> None:
     cb = CircuitBreaker(
-        name="b", window_type="count", window_size=10, minimum_calls=10, failure_rate_threshold=50
+        name="b", window_type="count", window_size=10, minimum_calls=10, failure_rate_threshold=0.5
     )
     for i in range(100):
         if i % 3 == 0:
@@ -254,7 +254,7 @@ def test_count_window_rate_below_threshold_stays_closed() -> None:
             cb.call(ok)
     assert cb.state == CircuitState.CLOSED
     assert cb.stats()["window_calls"] == 10
-    assert cb.stats()["failure_rate"] < 50
+    assert cb.stats()["failure_rate"] < 0.5
 
 
 def test_time_window_forgets_old_failures() -> None:
@@ -264,7 +264,7 @@ def test_time_window_forgets_old_failures() -> None:
         window_type="time",
         window_size=10,
         minimum_calls=4,
-        failure_rate_threshold=50,
+        failure_rate_threshold=0.5,
         clock=clock,
     )
     for _ in range(3):
@@ -293,7 +293,7 @@ def test_slow_calls_open_the_breaker_by_slow_call_rate(driver: Driver) -> None:
         window_size=4,
         minimum_calls=4,
         slow_call_duration=1.0,
-        slow_call_rate_threshold=50,
+        slow_call_rate_threshold=0.5,
         clock=clock,
     )
 
@@ -418,8 +418,8 @@ def test_degraded_throttles_a_growing_fraction_and_recovers() -> None:
         window_type="count",
         window_size=100,
         minimum_calls=20,
-        failure_rate_threshold=90,
-        throttle_failure_rate=30,
+        failure_rate_threshold=0.9,
+        throttle_failure_rate=0.3,
         throttle_k=1.5,
         seed=7,
         clock=clock,
@@ -493,7 +493,7 @@ def test_health_status_reports_counts_rates_and_audit_trail() -> None:
     assert health["state"] == "OPEN"
     assert not health["healthy"]
     assert health["time_until_half_open"] == pytest.approx(20)
-    assert health["failed_calls"] == 1
+    assert health["failures"] == 1
     assert health["last_failure_time"] == pytest.approx(clock.wall() - 10)
     assert health["transitions_history"][-1]["to"] == "OPEN"
     assert health["config"]["reset_timeout"] == 30
@@ -540,13 +540,13 @@ def test_reset_timeout_jitter_stays_within_bounds() -> None:
         ({"window_buckets": 0}, "window_buckets"),
         ({"minimum_calls": 0}, "minimum_calls"),
         ({"failure_rate_threshold": 0}, "failure_rate_threshold"),
-        ({"failure_rate_threshold": 101}, "failure_rate_threshold"),
+        ({"failure_rate_threshold": 50}, "failure_rate_threshold"),  # a fraction, not percent
         ({"slow_call_duration": 0}, "slow_call_duration"),
-        ({"slow_call_rate_threshold": 150}, "slow_call_rate_threshold"),
+        ({"slow_call_rate_threshold": 1.5}, "slow_call_rate_threshold"),
         ({"half_open_max_calls": 0}, "half_open_max_calls"),
         ({"success_threshold": 0}, "success_threshold"),
-        ({"throttle_failure_rate": 20}, "throttle_failure_rate"),
-        ({"window_type": "count", "throttle_failure_rate": 60}, "throttle_failure_rate"),
+        ({"throttle_failure_rate": 0.2}, "throttle_failure_rate"),
+        ({"window_type": "count", "throttle_failure_rate": 0.6}, "throttle_failure_rate"),
         ({"throttle_k": 0.5}, "throttle_k"),
         ({"failure_on": "ValueError"}, "failure_on"),
         ({"ignore_on": [ValueError, 3]}, "ignore_on"),

@@ -159,7 +159,7 @@ def test_counts_add_up_exactly_under_8_threads(window_type: str) -> None:
         failure_threshold=10**9,
         window_type=window_type,
         window_size=100,
-        failure_rate_threshold=100,
+        failure_rate_threshold=1.0,
         minimum_calls=10**6,
     )
     per_thread = 20_000

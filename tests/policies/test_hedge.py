@@ -104,7 +104,7 @@ async def test_outer_cancellation_cancels_every_attempt() -> None:
 
 async def test_delay_follows_the_observed_percentile_after_min_samples() -> None:
     clock = ManualClock(auto_advance=False)
-    hedge = Hedge(delay=1.0, percentile=90, min_samples=20, sample_size=50, clock=clock)
+    hedge = Hedge(delay=1.0, quantile=0.9, min_samples=20, sample_size=50, clock=clock)
 
     async def timed(seconds: float) -> None:
         task = asyncio.create_task(hedge.execute(clock.sleep_async, seconds))
@@ -196,6 +196,8 @@ def test_works_inside_a_pipeline() -> None:
         ({"name": ""}, "name"),
         ({"delay": -1}, "delay"),
         ({"percentile": 101}, "percentile"),
+        ({"quantile": 95}, "quantile"),  # a fraction, not percent
+        ({"quantile": 0.5, "percentile": 50}, "percentile"),
         ({"percentile": -1}, "percentile"),
         ({"min_samples": 0}, "min_samples"),
         ({"min_samples": 20, "sample_size": 10}, "min_samples"),

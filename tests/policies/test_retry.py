@@ -299,7 +299,7 @@ def test_deadline_counts_from_the_start_of_the_first_attempt(driver: Driver) -> 
 
 def test_exhausted_budget_stops_retrying(driver: Driver) -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=0, min_retries_per_second=0.1, ttl=10, clock=clock)
+    budget = RetryBudget(ratio=0, min_retries_per_second=0.1, ttl=10, clock=clock)
     policy = quick(clock, budget=budget)
     assert driver.run(policy, FlakyCallable([ConnectionError()], then="ok")) == "ok"
     error = ConnectionError("again")
@@ -315,7 +315,7 @@ def test_exhausted_budget_stops_retrying(driver: Driver) -> None:
 
 def test_one_budget_is_shared_by_several_policies(driver: Driver) -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=50, min_retries_per_second=0, ttl=10, clock=clock)
+    budget = RetryBudget(ratio=0.5, min_retries_per_second=0, ttl=10, clock=clock)
     first, second = quick(clock, budget=budget), quick(clock, budget=budget, name="other")
     driver.run(first, lambda: 1)
     assert driver.run(second, FlakyCallable([ConnectionError()], then=2)) == 2
@@ -491,7 +491,7 @@ def fails_first(times: int) -> Callable[[], str]:
 
 def test_threads_sharing_a_policy_and_budget_keep_exact_counts() -> None:
     clock = ManualClock()
-    budget = RetryBudget(percent=10, min_retries_per_second=0, ttl=10, clock=clock)
+    budget = RetryBudget(ratio=0.1, min_retries_per_second=0, ttl=10, clock=clock)
     policy = Retry(max_attempts=3, initial_delay=0.0, budget=budget, clock=clock)
     threads_n, calls_each = 8, 400
     outcomes: list[dict[str, int]] = [{} for _ in range(threads_n)]

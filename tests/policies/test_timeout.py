@@ -149,12 +149,18 @@ async def test_events_and_stats_record_timeouts() -> None:
         await limit.execute(clock.sleep_async, 3)
     [event] = recorder.of_type(TimeoutOccurred)
     assert (event.source, event.timeout) == ("db", 2.0)
-    assert limit.stats() == {
+    assert limit.stats().as_dict() == {
         "kind": "timeout",
         "name": "db",
         "seconds": 2.0,
+        "mode": "cooperative",
+        "max_threads": 32,
         "calls": 2,
         "timeouts": 1,
+        "rejections": 0,
+        "threads": 0,
+        "in_flight": 0,
+        "abandoned": 0,
     }
 
 
@@ -260,7 +266,7 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 
 @pytest.mark.e2e
 def test_sync_callee_is_abandoned_after_the_limit_in_real_time() -> None:
-    limit = Timeout(0.05, name="legacy")
+    limit = Timeout(0.05, name="legacy", mode="thread")
     release, finished = threading.Event(), threading.Event()
 
     @limit
@@ -283,8 +289,9 @@ def test_sync_callee_is_abandoned_after_the_limit_in_real_time() -> None:
 
 
 @pytest.mark.e2e
-def test_sync_callee_keeps_its_context_and_its_own_timeout_error() -> None:
-    limit = Timeout(1.0)
+@pytest.mark.parametrize("mode", ["cooperative", "thread"])
+def test_sync_callee_keeps_its_context_and_its_own_timeout_error(mode: str) -> None:
+    limit = Timeout(1.0, mode=mode)
     request_id.set("abc")
     assert limit.call(request_id.get) == "abc"
     own = TimeoutError("the callee's own")

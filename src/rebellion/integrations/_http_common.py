@@ -94,11 +94,14 @@ def http_pipeline(
     classifier: FailureClassifier | None = None,
     clock: Clock | None = None,
 ) -> Pipeline:
-    """Build the default pipeline of one host: retry, then a breaker, then an optional hedge.
+    """Build the default pipeline of one host: a breaker, then retry, then an optional hedge.
 
-    The breaker is named ``"{name}:{key}"`` (the dashboard lists it); the retry backs off
-    with full jitter but never sooner than a ``Retry-After`` asks, and gives up when one
-    asks for more than ``max_delay``.
+    The breaker is named ``"{name}:{key}"`` (the dashboard lists it) and sits *outside*
+    the retry, so it judges requests, not attempts: ``failure_threshold`` requests that
+    failed after all their attempts open it, and while it is open a request is refused
+    at once, before any attempt or backoff. The retry backs off with full jitter but
+    never sooner than a ``Retry-After`` asks, and gives up when one asks for more than
+    ``max_delay``.
 
     Args:
         key: the route key (a host such as ``"api.example.com"``, or a pattern).
@@ -106,7 +109,7 @@ def http_pipeline(
         max_attempts: attempts per request, the first included (>= 1).
         initial_delay: seconds before the first retry.
         max_delay: cap on a backoff delay and on an honoured ``Retry-After``.
-        failure_threshold: consecutive failures that open the breaker.
+        failure_threshold: consecutive failed requests that open the breaker.
         reset_timeout: seconds the breaker stays open before a probe.
         hedge_delay: start a hedged attempt after this many seconds (``None``: no hedge).
         classifier: failure classifier (default :func:`http_classifier`).
@@ -122,6 +125,13 @@ def http_pipeline(
     classifier = http_classifier() if classifier is None else classifier
     label = f"{name}:{key}"
     policies: list[Policy] = [
+        CircuitBreaker(
+            label,
+            failure_threshold=failure_threshold,
+            reset_timeout=reset_timeout,
+            classifier=classifier,
+            clock=clock,
+        ),
         Retry(
             max_attempts,
             initial_delay=initial_delay,
@@ -132,18 +142,15 @@ def http_pipeline(
             name=f"{label}:retry",
             clock=clock,
         ),
-        CircuitBreaker(
-            label,
-            failure_threshold=failure_threshold,
-            reset_timeout=reset_timeout,
-            classifier=classifier,
-            clock=clock,
-        ),
     ]
     delay = check_optional_number("hedge_delay", hedge_delay, minimum=0.0)
     if delay is not None:
         policies.append(Hedge(f"{label}:hedge", delay=delay, clock=clock))
-    return Pipeline(*policies, name=label)
+    # The breaker outside the retry is deliberate here: one outcome per request.
+    return Pipeline(*policies, name=label, warn=False)
+
+
+_REPEATING: tuple[type[Policy], ...] = (Retry, Hedge)
 
 
 def without_retries(policy: Policy) -> Policy | None:
@@ -152,7 +159,7 @@ def without_retries(policy: Policy) -> Policy | None:
     The remaining policies are the same objects, so a breaker or bulkhead keeps one
     state for all methods. ``None`` means nothing is left: call the transport directly.
     """
-    if not _contains(policy, ("retry", "hedge")):
+    if not _contains(policy, _REPEATING):
         return policy
     flat: list[Policy] = []
 
@@ -160,7 +167,7 @@ def without_retries(policy: Policy) -> Policy | None:
         if isinstance(p, Pipeline):
             for inner in p.policies:
                 flatten(inner)
-        elif p.kind not in ("retry", "hedge"):
+        elif not isinstance(p, _REPEATING):
             flat.append(p)
 
     flatten(policy)
@@ -171,15 +178,22 @@ def without_retries(policy: Policy) -> Policy | None:
     return Pipeline(*flat, name=policy.name, warn=False)
 
 
-def _contains(policy: Policy, kinds: tuple[str, ...]) -> bool:
+def _contains(policy: Policy, kinds: tuple[type[Policy], ...]) -> bool:
     if isinstance(policy, Pipeline):
         return any(_contains(p, kinds) for p in policy.policies)
-    return policy.kind in kinds
+    return isinstance(policy, kinds)
+
+
+def breakers(policy: Policy) -> list[CircuitBreaker]:
+    """Return the circuit breakers in ``policy`` (itself, or inside its pipelines)."""
+    if isinstance(policy, Pipeline):
+        return [b for inner in policy.policies for b in breakers(inner)]
+    return [policy] if isinstance(policy, CircuitBreaker) else []
 
 
 def uses_hedge(policy: Policy) -> bool:
     """Return whether ``policy`` may run attempts concurrently (a hedge anywhere in it)."""
-    return _contains(policy, ("hedge",))
+    return _contains(policy, (Hedge,))
 
 
 class StatusFailure(Exception):

@@ -53,6 +53,7 @@ from ._http_common import (
     RequestRejectedError,
     RouteTable,
     StatusFailure,
+    breakers,
     buffered_body,
     check_methods,
     http_classifier,
@@ -165,8 +166,11 @@ class _Resilient(ABC):
 
         ``failed_responses`` counts failure statuses handed back after giving up (or at
         once for requests that are not retried); ``rejected`` refusals; ``errors``
-        transport errors raised. Each route's policies report in the registry too.
+        transport errors raised; ``circuits`` maps each route key to the state of its
+        breaker(s) (``"CLOSED"``, ``"OPEN"``...). Each route's policies report in the
+        registry too.
         """
+        routes = list(self._table.items())
         with self._lock:
             counters = {
                 "failed_responses": self._returned,
@@ -176,7 +180,12 @@ class _Resilient(ABC):
         return {
             "kind": self.kind,
             "name": self.name,
-            "routes": {key: route.policy.name for key, route in self._table.items()},
+            "routes": {key: route.policy.name for key, route in routes},
+            "circuits": {
+                key: found[0].state.value
+                for key, route in routes
+                if (found := breakers(route.policy))
+            },
             **counters,
         }
 
@@ -258,8 +267,8 @@ class ResilientTransport(_Resilient, httpx.BaseTransport):
         return _Route(
             key,
             policy,
-            policy._wrap_sync(attempt),
-            attempt if once is None else once._wrap_sync(attempt),
+            policy.guard_sync(attempt),
+            attempt if once is None else once.guard_sync(attempt),
         )
 
     def _attempt(self, request: httpx.Request, attempts: Attempts | None) -> httpx.Response:
@@ -370,8 +379,8 @@ class AsyncResilientTransport(_Resilient, httpx.AsyncBaseTransport):
         return _Route(
             key,
             policy,
-            policy._wrap_async(attempt),
-            attempt if once is None else once._wrap_async(attempt),
+            policy.guard_async(attempt),
+            attempt if once is None else once.guard_async(attempt),
         )
 
     async def _attempt(self, request: httpx.Request, attempts: Attempts | None) -> httpx.Response:

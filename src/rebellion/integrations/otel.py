@@ -119,7 +119,8 @@ class OTelListener:
             names = (
                 {f.name for f in fields(event)} if hasattr(event, "__dataclass_fields__") else ()
             )
-            known = (_kind_of(type(event)), tuple(d for d in _DETAIL if d in names))
+            kind = type(event).policy_kind or _kind_of(type(event))
+            known = (kind, tuple(d for d in _DETAIL if d in names))
             self._kinds[type(event)] = known
         kind, details = known
         attributes: dict[str, str] = {

@@ -26,10 +26,10 @@ __all__ = ["primitive_families"]
 # kind -> stat -> outcome label of rebellion_<kind>_calls_total
 _OUTCOMES: dict[str, dict[str, str]] = {
     "circuit_breaker": {
-        "successful_calls": "success",
-        "failed_calls": "failure",
-        "rejected_calls": "rejected",
-        "ignored_calls": "ignored",
+        "successes": "success",
+        "failures": "failure",
+        "rejections": "rejected",
+        "ignored": "ignored",
     },
     "retry": {"successes": "success", "failures": "failure"},
     "fallback": {"successes": "success", "fallbacks": "fallback", "failures": "failure"},
@@ -165,8 +165,53 @@ def primitive_families(snapshot: Iterable[Mapping[str, Any]]) -> list[Metric]:
         if n > 1:
             name = f"{name}#{n}"
         stats = entry.get("stats") or {}
-        _one(out, kind, name, stats)
+        measures = entry.get("measures")
+        if measures:
+            _typed(out, kind, name, stats, measures)
+        else:
+            _one(out, kind, name, stats)
     return list(out.by_name.values())
+
+
+def _typed(
+    out: _Families,
+    kind: str,
+    name: str,
+    stats: Mapping[str, Any],
+    measures: Mapping[str, str],
+) -> None:
+    """Export a typed snapshot: each statistic as what its field says it measures."""
+    prefix = f"rebellion_{kind}"
+    outcomes = _OUTCOMES.get(kind, {})
+    for stat, value in stats.items():
+        measure = measures.get(stat, "gauge")
+        if (stat == "state" and isinstance(value, str)) or (
+            isinstance(value, Mapping) and measure != "info"
+        ):
+            _one(out, kind, name, {stat: value})  # one-hot state; a count per label
+            continue
+        if measure == "info" or (stat == "calls" and outcomes):
+            continue  # labels and settings are not metrics; calls is the outcomes' sum
+        number = _number(value)
+        if number is None:
+            continue
+        key = _clean(stat)
+        if stat in outcomes:
+            out.add(
+                f"{prefix}_calls",
+                True,
+                f"Calls through each {kind}, by outcome.",
+                {"name": name, "outcome": outcomes[stat]},
+                number,
+            )
+        elif measure == "counter":
+            out.add(f"{prefix}_{key}", True, f"{kind} count {stat!r}.", {"name": name}, number)
+        elif measure == "seconds":
+            doc = f"{kind} duration {stat!r} in seconds."
+            out.add(f"{prefix}_{key}_seconds", False, doc, {"name": name}, number)
+        else:
+            doc = f"{kind} {'ratio (0-1)' if measure == 'ratio' else 'value'} {stat!r}."
+            out.add(f"{prefix}_{key}", False, doc, {"name": name}, number)
 
 
 def _one(out: _Families, kind: str, name: str, stats: Mapping[str, Any]) -> None:

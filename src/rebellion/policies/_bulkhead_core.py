@@ -34,6 +34,7 @@ from typing import final
 from .._clock import Clock, SystemClock, TimerHandle
 from ..errors import BulkheadFullError
 from ._atomic import GIL_ATOMIC
+from .deadline import cap
 
 __all__ = ["BulkheadCore", "Waiter"]
 
@@ -173,9 +174,11 @@ class BulkheadCore:
                 full = False
         if full:
             raise self._reject("queue_full")
-        max_wait = self.max_wait
+        max_wait = cap(self.max_wait)  # an enclosing timeout's deadline cuts the wait
         if max_wait is None:
             lock.acquire()
+        elif max_wait <= 0:
+            pass
         elif type(self.clock) is SystemClock:
             lock.acquire(timeout=max_wait)
         else:
@@ -209,8 +212,11 @@ class BulkheadCore:
             raise self._reject("queue_full")
         assert waiter.future is not None
         timer: TimerHandle | None = None
-        if self.max_wait is not None:
-            timer = self.clock.call_later(self.max_wait, partial(self._expire, waiter))
+        max_wait = cap(self.max_wait)
+        if max_wait is not None and max_wait <= 0:
+            self._expire(waiter)
+        elif max_wait is not None:
+            timer = self.clock.call_later(max_wait, partial(self._expire, waiter))
         try:
             await waiter.future
         except BaseException:

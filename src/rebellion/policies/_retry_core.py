@@ -21,19 +21,23 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from inspect import isawaitable
-from typing import Any, TypeVar, final
+from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock
 from .._events import Event, EventStream
 from .._policy import is_async_callable
+from .._units import as_seconds
 from .._validate import check_duration, check_exception_types, check_int
 from ..config import setting
-from ..errors import ConfigError, RetryExhaustedError
+from ..errors import ConfigError, RejectedError, RetryExhaustedError
 from ._backoff import Backoff
 from ._counter import AtomicCounter
 from .budget import RetryBudget
 from .classify import FailureClassifier, retry_after_hint
+from .deadline import remaining as remaining_time
+from .snapshots import RetrySnapshot
 
 __all__ = [
     "Hook",
@@ -81,6 +85,8 @@ class RetryState:
 class RetryScheduled(Event):
     """Attempt ``attempt`` failed; the next one starts after ``delay`` seconds."""
 
+    policy_kind: ClassVar[str] = "retry"
+
     attempt: int
     delay: float
     error_type: str | None
@@ -91,6 +97,8 @@ class RetryScheduled(Event):
 class RetrySucceeded(Event):
     """A call succeeded after ``attempts`` attempts (only emitted when ``attempts > 1``)."""
 
+    policy_kind: ClassVar[str] = "retry"
+
     attempts: int
     elapsed: float
 
@@ -99,6 +107,8 @@ class RetrySucceeded(Event):
 @dataclass(frozen=True, slots=True)
 class RetryGaveUp(Event):
     """Retrying stopped after ``attempts`` attempts because of ``reason``."""
+
+    policy_kind: ClassVar[str] = "retry"
 
     attempts: int
     reason: str
@@ -117,11 +127,11 @@ class RetryCore:
         events: EventStream,
         *,
         max_attempts: int | None = None,
-        initial_delay: float | None = None,
-        max_delay: float | None = None,
+        initial_delay: float | timedelta | None = None,
+        max_delay: float | timedelta | None = None,
         backoff_factor: float | None = None,
         jitter: str | None = None,
-        deadline: float | None = None,
+        deadline: float | timedelta | None = None,
         retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
         retry_if_result: Callable[[Any], bool] | None = None,
@@ -132,6 +142,7 @@ class RetryCore:
         on_give_up: Hook | None = None,
         seed: int | None = None,
         rng: random.Random | None = None,
+        retry_rejected: bool = False,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -140,15 +151,19 @@ class RetryCore:
             "max_attempts", _default(max_attempts, "max_attempts"), minimum=1
         )
         self.backoff = Backoff(
-            initial_delay=_default(initial_delay, "initial_delay"),
-            max_delay=_default(max_delay, "max_delay"),
+            initial_delay=as_seconds(_default(initial_delay, "initial_delay")),
+            max_delay=as_seconds(_default(max_delay, "max_delay")),
             backoff_factor=_default(backoff_factor, "backoff_factor"),
             jitter=_default(jitter, "jitter"),
         )
         self.deadline = None
+        deadline = as_seconds(deadline)
         if deadline is not None:
             self.deadline = check_duration("deadline", deadline, exclusive_minimum=True)
         self.retry_on = _check_retry_on(Exception if retry_on is None else retry_on)
+        if not isinstance(retry_rejected, bool):
+            raise ConfigError("retry_rejected", "True or False", retry_rejected)
+        self.retry_rejected = retry_rejected
         self.retry_if = check_callable("retry_if", retry_if)
         self.retry_if_result = check_callable("retry_if_result", retry_if_result)
         if budget is not None and not isinstance(budget, RetryBudget):
@@ -190,6 +205,8 @@ class RetryCore:
         """Return ``(retryable, retry-after hint)`` for an exception."""
         if not isinstance(error, self.retry_on):
             return ACCEPTED  # includes cancellation: retry_on only holds Exception types
+        if isinstance(error, RejectedError) and not self.retry_rejected:
+            return ACCEPTED  # an inner policy refused: fail fast with its own error
         if self.retry_if is not None and not self.retry_if(error):
             return ACCEPTED
         if self.classifier is not None:
@@ -223,6 +240,9 @@ class RetryCore:
             delay = max(delay, hint)
         if self.deadline is not None and elapsed + delay >= self.deadline:
             return "deadline", 0.0, backoff
+        left = remaining_time()
+        if left is not None and delay >= left:
+            return "deadline", 0.0, backoff  # an enclosing timeout expires first
         # Last: a withdrawal is only made for a retry that will really happen.
         if self.budget is not None and not self.budget.try_withdraw():
             return "budget", 0.0, backoff
@@ -305,33 +325,32 @@ class RetryCore:
             else:
                 self._failures += 1
 
-    def stats(self, kind: str) -> dict[str, Any]:
+    def stats(self, kind: str) -> RetrySnapshot:
         """Return a snapshot of the counters (completed calls only) and settings."""
         first = self.first_try_successes.value
         with self._lock:
             successes = first + self._later_successes
-            snapshot: dict[str, Any] = {
-                "kind": kind,
-                "name": self.name,
-                "calls": successes + self._failures,
-                "successes": successes,
-                "failures": self._failures,
-                "retries": self._retries,
-                "gave_up": dict(sorted(self._gave_up.items())),
-                "suspended": self.suspensions > 0,
-            }
+            failures, retries = self._failures, self._retries
+            gave_up = dict(sorted(self._gave_up.items()))
+            suspended = self.suspensions > 0
         backoff = self.backoff
-        snapshot.update(
+        return RetrySnapshot(
+            kind=kind,
+            name=self.name,
+            calls=successes + failures,
+            successes=successes,
+            failures=failures,
+            retries=retries,
+            gave_up=gave_up,
+            suspended=suspended,
             max_attempts=self.max_attempts,
             initial_delay=backoff.initial_delay,
             max_delay=backoff.max_delay,
             backoff_factor=backoff.backoff_factor,
             jitter=backoff.jitter,
             deadline=self.deadline,
+            budget=None if self.budget is None else self.budget.stats(),
         )
-        if self.budget is not None:
-            snapshot["budget"] = self.budget.stats()
-        return snapshot
 
 
 def _type(error: BaseException | None) -> str | None:

@@ -2,12 +2,12 @@
 
 As in Finagle and Envoy, the cure for retry storms: when a dependency fails hard, every
 caller retrying ``max_attempts`` times multiplies its load. A budget caps retries at
-``percent`` % of the requests seen in the last ``ttl`` seconds, plus a floor of
+a ``ratio`` of the requests seen in the last ``ttl`` seconds, plus a floor of
 ``min_retries_per_second * ttl`` so low-traffic callers can still retry. One budget can
 be shared by several :class:`~rebellion.policies.retry.Retry` policies.
 
 >>> from rebellion.testing import ManualClock
->>> budget = RetryBudget(percent=10, min_retries_per_second=0, ttl=10, clock=ManualClock())
+>>> budget = RetryBudget(ratio=0.1, min_retries_per_second=0, ttl=10, clock=ManualClock())
 >>> for _ in range(20):
 ...     budget.record_request()
 >>> [budget.try_withdraw() for _ in range(3)]
@@ -29,17 +29,19 @@ from .._clock import Clock
 from .._registry import registry
 from .._validate import check_clock, check_duration, check_int, check_name, check_number
 from ..config import setting
+from ..errors import ConfigError
 
 __all__ = ["RetryBudget"]
 
 
 @final
 class RetryBudget:
-    """Allow retries up to ``percent`` % of recent requests plus a per-second floor.
+    """Allow retries up to a ``ratio`` of recent requests plus a per-second floor.
 
     Args:
-        percent: retries allowed per 100 requests seen in the window (>= 0); default
-            ``REBELLION_RETRY_BUDGET_PERCENT`` or 20.
+        ratio: retries allowed per request seen in the window, a fraction in [0, 1]
+            (0.2: one retry per five requests); default
+            ``REBELLION_RETRY_BUDGET_PERCENT`` / 100, or 0.2.
         min_retries_per_second: floor that holds even without traffic (>= 0); the window
             always allows ``min_retries_per_second * ttl`` retries. Default
             ``REBELLION_RETRY_BUDGET_MIN_PER_SECOND`` or 10.
@@ -47,6 +49,8 @@ class RetryBudget:
         name: name shown in statistics and the registry.
         clock: time source (default: the system clock).
         buckets: slots the window is divided into (2..1000); more is finer, not slower.
+        percent: the same limit in percent (``ratio * 100``), for code written against
+            earlier versions; give one of the two.
 
     Raises:
         ConfigError: a parameter is out of range; the message names it.
@@ -56,19 +60,24 @@ class RetryBudget:
 
     def __init__(
         self,
-        percent: float | None = None,
+        ratio: float | None = None,
         min_retries_per_second: float | None = None,
         ttl: float = 10.0,
         *,
         name: str = "retry_budget",
         clock: Clock | None = None,
         buckets: int = 10,
+        percent: float | None = None,
     ) -> None:
-        if percent is None:
-            percent = setting("retry.budget_percent")
+        if percent is not None:
+            if ratio is not None:
+                raise ConfigError("percent", "left out when ratio is given", percent)
+            ratio = check_number("percent", percent, minimum=0.0, maximum=100.0) / 100.0
+        if ratio is None:
+            ratio = setting("retry.budget_percent") / 100.0
+        self.ratio = check_number("ratio", ratio, minimum=0.0, maximum=1.0)
         if min_retries_per_second is None:
             min_retries_per_second = setting("retry.budget_min_per_second")
-        self.percent = check_number("percent", percent, minimum=0.0, maximum=1e6)
         self.min_retries_per_second = check_number(
             "min_retries_per_second", min_retries_per_second, minimum=0.0, maximum=1e9
         )
@@ -136,7 +145,7 @@ class RetryBudget:
 
     def _allowance(self) -> float:
         # Multiply before dividing: 30 * 10 / 100 is exactly 3, 30 * 0.1 is not.
-        return self._window_requests() * self.percent / 100.0 + self._reserve
+        return self._window_requests() * self.ratio + self._reserve
 
     def _rotate(self, now: float) -> None:
         epoch = math.floor(now * self._rate)
@@ -168,11 +177,11 @@ class RetryBudget:
         with self._lock:
             self._rotate(self._clock.monotonic())
             requests = self._window_requests()
-            allowance = requests * self.percent / 100.0 + self._reserve
+            allowance = requests * self.ratio + self._reserve
             return {
                 "kind": self.kind,
                 "name": self.name,
-                "percent": self.percent,
+                "ratio": self.ratio,
                 "min_retries_per_second": self.min_retries_per_second,
                 "ttl": self.ttl,
                 "window_requests": requests,
@@ -184,6 +193,6 @@ class RetryBudget:
 
     def __repr__(self) -> str:
         return (
-            f"RetryBudget(name={self.name!r}, percent={self.percent:g}, "
+            f"RetryBudget(name={self.name!r}, ratio={self.ratio:g}, "
             f"min_retries_per_second={self.min_retries_per_second:g}, ttl={self.ttl:g})"
         )

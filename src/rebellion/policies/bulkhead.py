@@ -31,6 +31,7 @@ from .._policy import Policy
 from .._registry import registry
 from .._validate import check_clock, check_int, check_name, check_optional_duration
 from ._bulkhead_core import BulkheadCore
+from .snapshots import BulkheadSnapshot
 
 __all__ = ["Bulkhead", "BulkheadRejected", "BulkheadResized", "get_bulkhead"]
 
@@ -42,6 +43,8 @@ T = TypeVar("T")
 class BulkheadRejected(Event):
     """A call was refused: ``reason`` is ``"queue_full"`` or ``"timeout"``."""
 
+    policy_kind: ClassVar[str] = "bulkhead"
+
     reason: str
     active: int
     queued: int
@@ -52,6 +55,8 @@ class BulkheadRejected(Event):
 @dataclass(frozen=True, slots=True)
 class BulkheadResized(Event):
     """The limits changed at run time (an operation mode shrinking caps, say)."""
+
+    policy_kind: ClassVar[str] = "bulkhead"
 
     old_max_concurrent: int
     max_concurrent: int
@@ -299,26 +304,25 @@ class Bulkhead(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> BulkheadSnapshot:
         """Return a snapshot: limits, running and queued calls, lifetime counters."""
         core = self._core
-        rejected = core.rejected_full + core.rejected_timeout
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "max_concurrent": core.limit,
-            "max_queue": core.max_queue,
-            "max_wait": core.max_wait,
-            "active": core.active,
-            "queued": len(core.waiters),
-            "available": max(0, core.limit - core.active),
-            "admitted": core.admitted,
-            "rejected": rejected,
-            "rejected_queue_full": core.rejected_full,
-            "rejected_timeout": core.rejected_timeout,
-            "cancelled": core.cancelled,
-            "mean_duration": core.mean_duration,
-        }
+        return BulkheadSnapshot(
+            kind=self.kind,
+            name=self.name,
+            max_concurrent=core.limit,
+            max_queue=core.max_queue,
+            max_wait=core.max_wait,
+            in_flight=core.active,
+            queued=len(core.waiters),
+            available=max(0, core.limit - core.active),
+            admitted=core.admitted,
+            rejections=core.rejected_full + core.rejected_timeout,
+            rejected_queue_full=core.rejected_full,
+            rejected_timeout=core.rejected_timeout,
+            cancelled=core.cancelled,
+            mean_duration=core.mean_duration,
+        )
 
     def __repr__(self) -> str:
         core = self._core

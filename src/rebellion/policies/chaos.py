@@ -48,6 +48,8 @@ LATENCY, ERROR, RESULT = "latency", "error", "result"
 class FaultInjected(Event):
     """A fault was injected: ``fault`` is ``"latency"``, ``"error"`` or ``"result"``."""
 
+    policy_kind: ClassVar[str] = "chaos"
+
     fault: str
     detail: str
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from .._validate import check_choice
-from ..errors import ConfigError, RejectedError
+from ..errors import ConfigError, RejectedError, RetryExhaustedError
 
 __all__ = [
     "BREAKER_FAILURE_KINDS",
@@ -208,7 +208,9 @@ class FailureClassifier:
         return FailureClassifier(self._rules, result_rule=result_rule, default=self._default)
 
     def classify(self, error: BaseException) -> Classification:
-        """Classify an exception."""
+        """Classify an exception (a retry's give-up is judged by the error it gave up on)."""
+        if isinstance(error, RetryExhaustedError) and error.__cause__ is not None:
+            error = error.__cause__
         hint = retry_after_hint(error)
         for matcher, kind in self._rules:
             if isinstance(matcher, type):

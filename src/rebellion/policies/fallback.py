@@ -52,6 +52,8 @@ FALLBACK_KINDS = frozenset(FailureKind) - {FailureKind.CANCELLED, FailureKind.PE
 class FallbackUsed(Event):
     """The fallback answered: after ``error_type``, or a rejected result if ``None``."""
 
+    policy_kind: ClassVar[str] = "fallback"
+
     error_type: str | None
 
 

@@ -1,6 +1,6 @@
 """Hedging: after a delay, start another attempt; the first success wins.
 
-The delay is fixed, or the ``percentile`` of recently observed latencies (a ring of
+The delay is fixed, or the ``quantile`` of recently observed latencies (a ring of
 the last ``sample_size`` successful attempts) once ``min_samples`` are known; until
 then ``delay`` (default 0.1 s) is used. A failed attempt starts the next hedge at once.
 Up to ``max_hedged_attempts`` extra attempts run. The first success is returned and
@@ -42,6 +42,7 @@ from .._validate import (
     check_clock,
     check_int,
     check_name,
+    check_number,
     check_optional_duration,
     check_optional_number,
 )
@@ -61,6 +62,8 @@ _RECOMPUTE_EVERY = 16
 class HedgeStarted(Event):
     """Attempt ``attempt`` (1 = the first hedge) started ``after`` seconds into the call."""
 
+    policy_kind: ClassVar[str] = "hedge"
+
     attempt: int
     after: float
     reason: str
@@ -70,6 +73,8 @@ class HedgeStarted(Event):
 @dataclass(frozen=True, slots=True)
 class HedgeWon(Event):
     """A hedged attempt (``attempt`` >= 1) succeeded first; ``latency`` of the whole call."""
+
+    policy_kind: ClassVar[str] = "hedge"
 
     attempt: int
     latency: float
@@ -103,10 +108,12 @@ class Hedge(Policy):
 
     Args:
         name: shown in events, statistics and the dashboard.
-        delay: fixed hedging delay in seconds, or the delay used until the percentile
-            is trusted when ``percentile`` is set (default 0.1).
-        percentile: derive the delay from this percentile (0-100) of recent latencies.
-        min_samples: latencies needed before the percentile is trusted.
+        delay: fixed hedging delay in seconds, or the delay used until the quantile
+            is trusted when ``quantile`` is set (default 0.1).
+        quantile: derive the delay from this quantile (a fraction in [0, 1]: 0.95 is
+            p95) of recent latencies.
+        percentile: the same in percent (``quantile * 100``), for older code; give one.
+        min_samples: latencies needed before the quantile is trusted.
         sample_size: how many recent latencies the ring keeps.
         max_hedged_attempts: extra attempts beyond the first (>= 1).
         max_workers: threads of the pool that runs sync attempts.
@@ -121,6 +128,7 @@ class Hedge(Policy):
         name: str = "hedge",
         *,
         delay: float | None = None,
+        quantile: float | None = None,
         percentile: float | None = None,
         min_samples: int = 20,
         sample_size: int = 1000,
@@ -131,9 +139,11 @@ class Hedge(Policy):
     ) -> None:
         self.name = check_name("name", name)
         fixed = check_optional_duration("delay", delay)
-        self.percentile = check_optional_number("percentile", percentile, minimum=0.0)
-        if self.percentile is not None and self.percentile > 100:
-            raise ConfigError("percentile", "a number in [0, 100] or None", percentile)
+        if percentile is not None:
+            if quantile is not None:
+                raise ConfigError("percentile", "left out when quantile is given", percentile)
+            quantile = check_number("percentile", percentile, minimum=0.0, maximum=100.0) / 100
+        self.quantile = check_optional_number("quantile", quantile, minimum=0.0, maximum=1.0)
         self.delay = 0.1 if fixed is None else fixed
         self.sample_size = check_int("sample_size", sample_size, minimum=1)
         self.min_samples = check_int(
@@ -182,8 +192,8 @@ class Hedge(Policy):
             ):
                 self._fresh = 0
                 ordered = sorted(self._ring)
-                # nearest rank: the smallest latency at least `percentile` % do not exceed
-                rank = math.ceil(len(ordered) * self.percentile / 100.0)  # type: ignore[operator]
+                # nearest rank: the smallest latency a `quantile` of them do not exceed
+                rank = math.ceil(len(ordered) * self.quantile)  # type: ignore[operator]
                 index = min(len(ordered) - 1, max(0, rank - 1))
                 self._current = ordered[index]
 
@@ -208,7 +218,7 @@ class Hedge(Policy):
             )
 
     def _won(self, attempt: int, latency: float) -> None:
-        if self.percentile is not None:
+        if self.quantile is not None:
             self._record(latency)
         if attempt and self.events.active:
             self.events.emit(
@@ -262,7 +272,7 @@ class Hedge(Policy):
                 queue.close(race)
                 if race.hedging is not None:
                     return await race.first_succeeded(result, cancelling)  # type: ignore[no-any-return]
-            if hedge.percentile is not None:
+            if hedge.quantile is not None:
                 hedge._record(monotonic() - start)
             # Attempt 1 won without a hedge: call-free increments (see _atomic).
             if atomic:

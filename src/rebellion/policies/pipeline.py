@@ -34,7 +34,6 @@ almost always a mistake:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import warnings
 from collections import OrderedDict
@@ -92,12 +91,12 @@ class Pipeline(Policy):
 
     def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
         for policy in reversed(self.policies):
-            fn = policy._wrap_sync(fn)
+            fn = policy.guard_sync(fn)
         return fn
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         for policy in reversed(self.policies):
-            fn = policy._wrap_async(fn)
+            fn = policy.guard_async(fn)
         return fn
 
     def _compiled(
@@ -131,15 +130,21 @@ class Pipeline(Policy):
         composed = self._compiled(self._async_cache, fn, self._build_async)
         return await composed(*args, **kwargs)
 
+    def offload_sync(self, fn: Callable[..., T]) -> Callable[..., Awaitable[T]] | None:
+        """Return the innermost member's way of running a blocking ``fn``, if any."""
+        for policy in reversed(self.policies):
+            offloaded = policy.offload_sync(fn)
+            if offloaded is not None:
+                return offloaded
+        return None
+
     def _build_async(self, fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         if is_async_callable(fn):
             return self._wrap_async(fn)
-        sync_fn = fn
-        if any(p.kind == "timeout" for p in self.policies):
-            # A blocking callee must leave the loop free, or no timeout could fire.
-            async def adapter(*args: Any, **kwargs: Any) -> Any:
-                return await asyncio.to_thread(sync_fn, *args, **kwargs)
-        else:
+        # A blocking callee must leave the loop free if a member (a timeout) must expire.
+        adapter = self.offload_sync(fn)
+        if adapter is None:
+            sync_fn = fn
 
             async def adapter(*args: Any, **kwargs: Any) -> Any:
                 return sync_fn(*args, **kwargs)

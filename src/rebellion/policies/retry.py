@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
@@ -48,6 +49,7 @@ from ._retry_core import (
 from ._retry_loops import retry_async, retry_sync
 from .budget import RetryBudget
 from .classify import FailureClassifier
+from .snapshots import RetrySnapshot
 
 __all__ = [
     "Retry",
@@ -70,17 +72,23 @@ class Retry(Policy):
 
     Args:
         max_attempts: attempts in total, including the first (>= 1).
-        initial_delay: seconds before the first retry (>= 0).
+        initial_delay: seconds before the first retry (>= 0); durations may also be
+            given as ``timedelta``.
         max_delay: cap on any backoff delay (>= ``initial_delay``); a retry-after hint
             larger than this stops retrying (reason ``"retry_after"``).
         backoff_factor: delay growth per retry (>= 1).
         jitter: ``"none" | "full" | "equal" | "decorrelated"``.
         deadline: seconds from the start of the first attempt; the policy never sleeps
-            past it (reason ``"deadline"``).
+            past it (reason ``"deadline"``). An enclosing :class:`Timeout`'s deadline
+            is honoured the same way.
         retry_on: exception classes to retry (default ``Exception``; cancellation and
             interrupts are never retried).
         retry_if: predicate on the exception; it must also hold to retry.
         retry_if_result: predicate on a returned value; true means "retry".
+        retry_rejected: retry when an inner policy refuses the call
+            (:class:`~rebellion.errors.RejectedError`: breaker open, bulkhead full, rate
+            limited...). Off by default: the rejection propagates at once, unchanged,
+            instead of sleeping until its ``retry_after`` to be refused again.
         budget: a (shareable) :class:`RetryBudget`; when it is exhausted retrying stops
             (reason ``"budget"``).
         classifier: a :class:`FailureClassifier`; an exception is retried only if its
@@ -112,14 +120,15 @@ class Retry(Policy):
         self,
         max_attempts: int | None = None,
         *,
-        initial_delay: float | None = None,
-        max_delay: float | None = None,
+        initial_delay: float | timedelta | None = None,
+        max_delay: float | timedelta | None = None,
         backoff_factor: float | None = None,
         jitter: str | None = None,
-        deadline: float | None = None,
+        deadline: float | timedelta | None = None,
         retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
         retry_if_result: Callable[[Any], bool] | None = None,
+        retry_rejected: bool = False,
         budget: RetryBudget | None = None,
         classifier: FailureClassifier | None = None,
         before_sleep: Hook | None = None,
@@ -154,6 +163,7 @@ class Retry(Policy):
             on_give_up=on_give_up,
             seed=seed,
             rng=rng,
+            retry_rejected=retry_rejected,
         )
         # Copied onto the policy: the entry points read them on every call.
         self._record_request = None if budget is None else budget.record_request
@@ -314,7 +324,7 @@ class Retry(Policy):
 
     # -- observation -------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RetrySnapshot:
         """Return a snapshot of counters (completed calls only) and settings.
 
         ``calls == successes + failures``; ``retries`` counts extra attempts;

@@ -1,4 +1,4 @@
-"""Bound how long a call may take, and cancel async work that overruns.
+"""Bound how long a call may take: cancel async work, cut waits, or walk away.
 
 >>> import asyncio
 >>> from rebellion.testing import ManualClock
@@ -15,32 +15,38 @@
 **Async work** runs in the current task under a cancel scope, like
 :func:`asyncio.timeout` but driven by the injected clock: when ``seconds`` have passed
 the task is cancelled, and the resulting ``CancelledError`` becomes
-:class:`~rebellion.errors.TimeoutExceededError`. The work is really cancelled. A
-cancellation that comes from outside is never swallowed, even if it races the timer (the
-task's cancel count is checked with ``uncancel()``). The scopes of one policy share one
-``clock.call_later`` timer per event loop (see ``_deadlines.py``): a timer per call
-would cost more than everything else a timeout does.
+:class:`~rebellion.errors.TimeoutExceededError`. A cancellation that comes from outside
+is never swallowed (the task's cancel count is checked with ``uncancel()``). The scopes
+of one policy share one ``clock.call_later`` timer per event loop (``_deadlines.py``).
 
-**Sync work** cannot be interrupted in Python, so it runs in a worker thread of a small
-shared pool and the caller waits at most ``seconds`` (a *pessimistic* timeout). After
-the timeout the thread cannot be killed: it keeps running to completion in the
-background, holds its pool slot meanwhile, and the interpreter waits for it at exit.
-This wait uses real time, whatever the clock. ``execute()`` with a sync callable runs it
-in the same pool but waits on the injected clock, without blocking the event loop.
+**Sync work** cannot be interrupted in Python. Two modes:
+
+* ``mode="cooperative"`` (the default): the callee runs inline on the caller's thread,
+  and the deadline is published (:mod:`rebellion.policies.deadline`) so that policies
+  inside it stop at it: a retry schedules no attempt past it, bulkhead and rate limiter
+  waits are cut to it, and callees may read :func:`~rebellion.policies.deadline.remaining`
+  as their own I/O timeout. A call that still finishes late raises
+  :class:`~rebellion.errors.TimeoutExceededError` when it returns (its result is
+  dropped), so both modes keep the same contract. It costs about as much as a function
+  call, and runs nothing twice.
+* ``mode="thread"``: the callee runs in one of the policy's **own** threads (at most
+  ``max_threads``) and the caller walks away at the deadline, in real time whatever the
+  clock. The abandoned thread runs on to completion and holds its slot meanwhile; when
+  all are taken the next call is refused at once with
+  :class:`~rebellion.errors.TimeoutCapacityError`, and other timeouts are unaffected.
+
+From async code a plain callable always runs in the policy's own threads, so the event
+loop stays free and the scope can expire.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from inspect import isawaitable
+from datetime import timedelta
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
@@ -48,34 +54,21 @@ from .._clock import Clock
 from .._events import Event, EventStream, Listener
 from .._policy import Policy, is_async_callable
 from .._registry import registry
-from .._validate import check_clock, check_duration, check_name
+from .._units import as_seconds
+from .._validate import check_choice, check_clock, check_duration, check_int, check_name
 from ..config import setting
-from ..errors import TimeoutExceededError
+from ..errors import TimeoutCapacityError, TimeoutExceededError
 from ._counter import AtomicCounter
 from ._deadlines import DeadlineQueue
+from ._timeout_run import Runner, offloader
+from ._workers import Workers
+from .snapshots import TimeoutSnapshot
 
-__all__ = ["Timeout", "TimeoutOccurred"]
+__all__ = ["MODES", "Timeout", "TimeoutOccurred"]
 
 T = TypeVar("T")
 _Coro = CoroutineType
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _worker_pool() -> ThreadPoolExecutor:
-    """Return the shared pool for sync callees, creating it on first use."""
-    global _pool
-    pool = _pool
-    if pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(
-                    max_workers=min(32, (os.cpu_count() or 1) + 4),
-                    thread_name_prefix="rebellion-timeout",
-                )
-            pool = _pool
-    return pool
+MODES = ("cooperative", "thread")
 
 
 async def _unset() -> None: ...
@@ -86,6 +79,8 @@ async def _unset() -> None: ...
 class TimeoutOccurred(Event):
     """A call did not finish within ``timeout`` seconds."""
 
+    policy_kind: ClassVar[str] = "timeout"
+
     timeout: float
 
 
@@ -94,7 +89,12 @@ class Timeout(Policy):
     """Fail a call with :class:`TimeoutExceededError` if it takes longer than ``seconds``.
 
     Args:
-        seconds: the limit (> 0); default ``REBELLION_TIMEOUT_SECONDS`` or 30.
+        seconds: the limit (> 0; a ``timedelta`` too); default ``REBELLION_TIMEOUT_SECONDS`` or 30.
+        mode: how a plain function called from sync code is bounded:
+            ``"cooperative"`` (inline, deadline propagated; the default) or
+            ``"thread"`` (in this policy's own threads; the caller walks away).
+        max_threads: the most threads this policy uses at once for plain functions,
+            those still running after their caller walked away included.
         name: name for the error, events, statistics and the registry.
         clock: time source for async work (default: the system clock).
         listeners: event listeners (:class:`TimeoutOccurred`).
@@ -107,20 +107,28 @@ class Timeout(Policy):
 
     def __init__(
         self,
-        seconds: float | None = None,
+        seconds: float | timedelta | None = None,
         *,
+        mode: str = "cooperative",
+        max_threads: int = 32,
         name: str = "timeout",
         clock: Clock | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
         if seconds is None:
             seconds = setting("timeout.seconds")
+        seconds = as_seconds(seconds)
         self.seconds = check_duration("seconds", seconds, exclusive_minimum=True)
+        self.mode = check_choice("mode", mode, MODES)
+        self.max_threads = check_int("max_threads", max_threads, minimum=1, maximum=4096)
         self.name = check_name("name", name)
         self._clock = clock = check_clock(clock)
         self._events = EventStream(self.name, listeners)
         self._calls = AtomicCounter()
         self._timeouts = AtomicCounter()
+        self._rejected = AtomicCounter()
+        self._workers: Workers | None = None
+        self._workers_lock = threading.Lock()
         # One deadline queue per event loop; the last one used is cached for the hot path.
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DeadlineQueue] = (
             weakref.WeakKeyDictionary()
@@ -129,6 +137,7 @@ class Timeout(Policy):
         self._cache: tuple[object, DeadlineQueue] = (None, DeadlineQueue(clock))
         # execute(fn) reuses the wrapper built for the last fn instead of one per call.
         self._last_wrapped: tuple[object, Callable[..., Awaitable[Any]]] = (None, _unset)
+        self._runner = Runner(self)
         registry.track(self)
 
     def _timed_out(self) -> TimeoutExceededError:
@@ -137,20 +146,36 @@ class Timeout(Policy):
             self._events.emit(TimeoutOccurred(self.name, self._clock.wall(), self.seconds))
         return TimeoutExceededError(self.name, self.seconds)
 
-    # -- sync driver: a worker thread, real time ---------------------------------------
+    def workers(self) -> Workers:
+        """Return this policy's own worker threads (created on first use)."""
+        workers = self._workers
+        if workers is None:
+            with self._workers_lock:
+                if self._workers is None:
+                    self._workers = Workers(self.name, self.max_threads)
+                workers = self._workers
+        return workers
+
+    def refused(self, error: TimeoutCapacityError) -> TimeoutCapacityError:
+        """Count a call refused for want of a thread; return the error to raise."""
+        self._rejected.increment()
+        return error
+
+    # -- sync driver ---------------------------------------------------------------------
 
     def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        self._calls.increment()
-        context = contextvars.copy_context()
-        future = _worker_pool().submit(context.run, fn, *args, **kwargs)
-        try:
-            # exception() only raises TimeoutError for *our* wait; the callee's own
-            # TimeoutError is returned, and re-raised by result() below.
-            future.exception(self.seconds)
-        except TimeoutError:
-            future.cancel()  # drops it if it is still queued; a running thread goes on
-            raise self._timed_out() from None
-        return future.result()
+        if self.mode == "thread":
+            return self._runner.in_thread(fn, args, kwargs)
+        return self._runner.inline(fn, args, kwargs)
+
+    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
+        if self.mode == "thread":
+            return super()._wrap_sync(fn)
+        return self._runner.wrap_inline(fn)
+
+    def offload_sync(self, fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+        """Return an async function that runs ``fn`` in this policy's own threads."""
+        return offloader(self, fn)
 
     # -- async driver: a cancel scope on the current task --------------------------------
 
@@ -164,50 +189,13 @@ class Timeout(Policy):
                 self._last_wrapped = (fn, guarded)
             return await guarded(*args, **kwargs)
         # A plain callable may block: run it off the loop, so the scope can expire.
-        run = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await self._wrap_async(lambda: loop.run_in_executor(_worker_pool(), run))()
+        return await self._wrap_async(self.offload_sync(fn))(*args, **kwargs)
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        seconds = self.seconds
-        tick = self._calls.increment
-        current_task = asyncio.current_task
-        running_loop = asyncio.get_running_loop
-        queue_for = self._queue_for
-        timed_out = self._timed_out
+        return self._runner.wrap_async(fn)
 
-        async def guarded(*args: Any, **kwargs: Any) -> T:
-            task = current_task()
-            if task is None:
-                raise RuntimeError("Timeout needs to run inside an asyncio task")
-            loop = running_loop()
-            cached = self._cache
-            queue = cached[1] if cached[0] is loop else queue_for(loop)
-            tick()
-            cancelling = task.cancelling()
-            scope = queue.open(task, seconds)
-            result: Any
-            try:
-                result = fn(*args, **kwargs)
-                if type(result) is _Coro or isawaitable(result):
-                    result = await result
-            except asyncio.CancelledError as cancelled:
-                if scope.fired:
-                    scope.fired = False
-                    # Ours only if no other cancellation arrived meanwhile (as asyncio.timeout).
-                    if task.uncancel() <= cancelling:
-                        raise timed_out() from cancelled
-                raise
-            finally:
-                queue.close(scope)
-                if scope.fired:
-                    # The scope expired but the work finished anyway: withdraw our request.
-                    task.uncancel()
-            return result  # type: ignore[no-any-return]
-
-        return guarded
-
-    def _queue_for(self, loop: asyncio.AbstractEventLoop) -> DeadlineQueue:
+    def queue_for(self, loop: asyncio.AbstractEventLoop) -> DeadlineQueue:
+        """Return the deadline queue of ``loop`` (one per loop, cached)."""
         with self._queues_lock:
             queue = self._queues.get(loop)
             if queue is None:
@@ -217,19 +205,31 @@ class Timeout(Policy):
 
     # -- observation -------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """Return a snapshot: ``calls`` started, ``timeouts`` and the limit."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "seconds": self.seconds,
-            "calls": self._calls.value,
-            "timeouts": self._timeouts.value,
-        }
+    def stats(self) -> TimeoutSnapshot:
+        """Return a snapshot: calls started, timeouts, refusals and thread use.
+
+        ``threads`` counts this policy's worker threads, ``in_flight`` those running a
+        callee, ``abandoned`` those still running one whose caller walked away;
+        ``rejections`` counts calls refused because every thread was taken.
+        """
+        workers = self._workers
+        return TimeoutSnapshot(
+            kind=self.kind,
+            name=self.name,
+            seconds=self.seconds,
+            mode=self.mode,
+            max_threads=self.max_threads,
+            calls=self._calls.value,
+            timeouts=self._timeouts.value,
+            rejections=self._rejected.value,
+            threads=0 if workers is None else workers.threads,
+            in_flight=0 if workers is None else workers.busy,
+            abandoned=0 if workers is None else workers.abandoned,
+        )
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add an event listener; returns a function that removes it."""
         return self._events.subscribe(listener)
 
     def __repr__(self) -> str:
-        return f"Timeout(seconds={self.seconds:g}, name={self.name!r})"
+        return f"Timeout(seconds={self.seconds:g}, mode={self.mode!r}, name={self.name!r})"

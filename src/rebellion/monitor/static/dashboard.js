@@ -403,7 +403,9 @@
   function counters(s) {
     const calls = typeof s.calls === "number" ? s.calls
       : sum(s, ["successful_calls", "failed_calls", "rejected_calls"]) || sum(s, ["total_requests", "requests", "processed", "window_requests"]);
-    const rejected = sum(s, ["rejected_calls", "rejected", "refused", "dropped", "shed", "timeouts"]) || (typeof s.fallbacks === "number" ? s.fallbacks : 0);
+    // The shared snapshot vocabulary first ("rejections"), then the older per-kind names.
+    const rejected = typeof s.rejections === "number" ? s.rejections
+      : sum(s, ["rejected_calls", "rejected", "refused", "dropped", "shed", "timeouts"]) || (typeof s.fallbacks === "number" ? s.fallbacks : 0);
     return [calls, rejected];
   }
   function stateClass(st) {
@@ -415,7 +417,7 @@
   }
   function stateOf(s) { return s.state || s.mode || s.status || (s.enabled === false ? "disabled" : "active"); }
   function detailOf(s) {
-    const keys = ["failure_rate", "active", "queued", "limit", "inflight", "pending", "buffer_size", "rate", "retries", "fallbacks", "available"];
+    const keys = ["failure_rate", "in_flight", "active", "queued", "limit", "inflight", "pending", "buffer_size", "rate", "retries", "fallbacks", "available"];
     return keys.filter(k => s[k] !== undefined && s[k] !== null && typeof s[k] !== "object")
       .map(k => k.replace(/_/g, " ") + " " + (typeof s[k] === "number" ? +s[k].toFixed(3) : s[k])).slice(0, 3).join(" · ");
   }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import final
+from typing import ClassVar, final
 
 from ..._events import Event
 
@@ -20,6 +20,8 @@ class LimitChanged(Event):
     ``reason`` is ``"algorithm"`` or ``"max_limit"`` (an operator changed the cap).
     """
 
+    policy_kind: ClassVar[str] = "adaptive_limiter"
+
     old_limit: int
     new_limit: int
     reason: str
@@ -29,6 +31,8 @@ class LimitChanged(Event):
 @dataclass(frozen=True, slots=True)
 class CallShed(Event):
     """A call was refused: ``reason`` is ``"limit"``, ``"backlog"`` or ``"max_wait"``."""
+
+    policy_kind: ClassVar[str] = "adaptive_limiter"
 
     partition: str | None
     reason: str

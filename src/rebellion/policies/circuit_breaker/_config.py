@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, final
 
 from ... import config
+from ..._units import as_seconds
 from ..._validate import (
     check_choice,
     check_duration,
@@ -17,7 +19,7 @@ from ..._validate import (
     check_number,
     check_optional_number,
 )
-from ...errors import ConfigError
+from ...errors import ConfigError, RejectedError
 from ..classify import FailureClassifier, FailureKind
 
 __all__ = ["BreakerConfig", "CircuitState"]
@@ -59,6 +61,7 @@ class BreakerConfig:
     slow_call_rate_threshold: float
     half_open_max_calls: int
     success_threshold: int
+    probe_timeout: float
     throttle_failure_rate: float | None
     throttle_k: float
     failure_on: tuple[type[BaseException], ...]
@@ -73,21 +76,22 @@ class BreakerConfig:
         cls,
         *,
         failure_threshold: int | None,
-        reset_timeout: float | None,
-        max_reset_timeout: float | None,
+        reset_timeout: float | timedelta | None,
+        max_reset_timeout: float | timedelta | None,
         exponential_backoff_factor: float | None,
         reset_timeout_jitter: float,
         window_type: str,
-        window_size: float,
+        window_size: float | timedelta,
         window_buckets: int,
         minimum_calls: int,
         failure_rate_threshold: float,
-        slow_call_duration: float | None,
+        slow_call_duration: float | timedelta | None,
         slow_call_rate_threshold: float,
         half_open_max_calls: int | None,
         success_threshold: int | None,
         throttle_failure_rate: float | None,
         throttle_k: float,
+        probe_timeout: float | timedelta | None = None,
         failure_on: object,
         ignore_on: object,
         is_failure: Callable[[BaseException], bool] | None,
@@ -99,6 +103,12 @@ class BreakerConfig:
 
         def default(value: object, key: str) -> Any:
             return config.setting(f"circuit_breaker.{key}") if value is None else value
+
+        reset_timeout = as_seconds(reset_timeout)
+        max_reset_timeout = as_seconds(max_reset_timeout)
+        slow_call_duration = as_seconds(slow_call_duration)
+        probe_timeout = as_seconds(probe_timeout)
+        window_size = as_seconds(window_size)
 
         threshold = check_int(
             "failure_threshold", default(failure_threshold, "failure_threshold"), minimum=1
@@ -129,7 +139,7 @@ class BreakerConfig:
             "failure_rate_threshold",
             failure_rate_threshold,
             minimum=0.0,
-            maximum=100.0,
+            maximum=1.0,
             exclusive_minimum=True,
         )
         slow = check_optional_number(
@@ -139,7 +149,7 @@ class BreakerConfig:
             "slow_call_rate_threshold",
             slow_call_rate_threshold,
             minimum=0.0,
-            maximum=100.0,
+            maximum=1.0,
             exclusive_minimum=True,
         )
         probes = check_int(
@@ -148,8 +158,18 @@ class BreakerConfig:
         successes = check_int(
             "success_threshold", default(success_threshold, "success_threshold"), minimum=1
         )
+        probe_wait = check_number(
+            "probe_timeout",
+            reset if probe_timeout is None else probe_timeout,
+            minimum=0.0,
+            exclusive_minimum=True,
+        )
         throttle = check_optional_number(
-            "throttle_failure_rate", throttle_failure_rate, minimum=0.0, exclusive_minimum=True
+            "throttle_failure_rate",
+            throttle_failure_rate,
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
         )
         if throttle is not None:
             if kind == "consecutive":
@@ -192,6 +212,7 @@ class BreakerConfig:
             slow_call_rate_threshold=slow_rate,
             half_open_max_calls=probes,
             success_threshold=successes,
+            probe_timeout=probe_wait,
             throttle_failure_rate=throttle,
             throttle_k=k,
             failure_on=failures,
@@ -210,6 +231,8 @@ class BreakerConfig:
             return None
         if self.is_failure is not None:
             return bool(self.is_failure(error))
+        if isinstance(error, RejectedError):
+            return None  # an inner policy refused the call: it says nothing of the callee
         if self.classifier is not None:
             classification = self.classifier.classify(error)
             if classification.kind in _NEUTRAL:
@@ -249,5 +272,6 @@ class BreakerConfig:
             "slow_call_rate_threshold": self.slow_call_rate_threshold,
             "half_open_max_calls": self.half_open_max_calls,
             "success_threshold": self.success_threshold,
+            "probe_timeout": self.probe_timeout,
             "throttle_failure_rate": self.throttle_failure_rate,
         }

@@ -6,9 +6,12 @@ outside any lock, then report the outcome with the permit. A permit is an int:
 started under an earlier state (a slow call finishing after the breaker opened) is
 counted in the statistics but never moves the new state.
 
-The closed, consecutive-failure, untimed configuration — the seeds' default — is
-*passthrough*: drivers skip :meth:`acquire` and record successes with one atomic
-counter, so the guarded success path costs almost nothing.
+The core is the breaker's *gate* (see ``rebellion._driver``): :meth:`enter`,
+:meth:`exit_ok` and :meth:`exit_error` wrap the permit with the call's start time when
+slow calls are judged. The closed, consecutive-failure, untimed configuration — the
+seeds' default — is *passthrough*: ``free_token`` holds the permit, so drivers skip
+:meth:`enter` and record a success with one atomic counter (``count_free``), and a
+failure below the threshold is counted without the lock.
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ import math
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, final
 
 from ..._clock import Clock
 from ..._events import Event, EventStream
-from ...errors import CircuitOpenError
+from ...errors import CircuitOpenError, RejectedError
+from .._atomic import GIL_ATOMIC
 from .._counter import AtomicCounter
 from ._config import BreakerConfig, CircuitState
-from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
+from ._events import CallRejected, CircuitFailureRecorded
+from ._machine import BreakerMachine
 from ._windows import FAILED, SLOW, SUCCESS, THROTTLED, CountWindow, TimeWindow, Window
 
 __all__ = ["NO_RECORD", "BreakerCore"]
@@ -48,7 +54,7 @@ INF = math.inf
 
 
 @final
-class BreakerCore:
+class BreakerCore(BreakerMachine):
     """State, counters and transitions of one breaker."""
 
     def __init__(
@@ -90,6 +96,8 @@ class BreakerCore:
         self.open_until = 0.0
         self.in_flight = 0
         self.probe_successes = 0
+        # Last time a probe started or reported: probes silent for probe_timeout are hung.
+        self.probe_progress = 0.0
         self.consecutive_failures = 0
         self.last_failure_monotonic: float | None = None
         # Exception-type-only classification (the default) is decided inline.
@@ -98,10 +106,68 @@ class BreakerCore:
         )
         self.failure_on = cfg.failure_on
         self.passthrough = False
+        self.free_token: int | None = None
+        self._monotonic = clock.monotonic
+        self._count_rejected = self.n_rejected.increment
+        self._count_success: Callable[[], object] = self.n_success.increment
+        self._count_resetting: Callable[[], object] = self._success_after_failures
+        self.count_free: Callable[[], object] = self._count_success
+        self.failures_are_exceptions = all(issubclass(t, Exception) for t in self.failure_on)
         self.rejecting = False
         self.reject_until = 0.0
         self.reject_label = "OPEN"
         self._update_passthrough()
+
+    # -- gate: what the drivers call -------------------------------------------------
+
+    def enter(self) -> int | tuple[int, float]:
+        """Admit one call: its permit (with its start time when timed), or raise."""
+        if self.rejecting:
+            remaining = self.reject_until - self._monotonic()
+            if remaining > 0:
+                # The open breaker's hot path: count, tell listeners, refuse.
+                self._count_rejected()
+                if self.events.active:
+                    self.emit_rejected(self.reject_label, remaining)
+                raise CircuitOpenError(self.name, remaining, self.reject_label)
+        permit = self.acquire()
+        if self.timed:
+            return permit, self.clock.monotonic()
+        return permit
+
+    def exit_ok(self, token: int | tuple[int, float], result: object) -> None:
+        """Record that the call admitted with ``token`` returned ``result``."""
+        if type(token) is tuple:
+            permit, started = token
+            duration: float | None = self.clock.monotonic() - started
+        else:
+            permit, duration = token, None  # type: ignore[assignment]
+        if self.checks_results:
+            self.on_result(permit, duration, result)
+        else:
+            self.on_success(permit, duration)
+
+    def exit_error(self, token: int | tuple[int, float], error: BaseException) -> None:
+        """Record that the call admitted with ``token`` raised ``error``."""
+        if type(token) is tuple:
+            permit, started = token
+            self.on_error(permit, self.clock.monotonic() - started, error)
+        elif (
+            self.simple_failures
+            and isinstance(error, self.failure_on)
+            and (self.failures_are_exceptions or isinstance(error, Exception))
+            and not isinstance(error, RejectedError)
+        ):
+            self.on_failure(token, None, error.__class__.__name__)  # type: ignore[arg-type]
+        else:
+            self.on_error(token, None, error)  # type: ignore[arg-type]
+
+    def _success_after_failures(self) -> None:
+        # count_free while consecutive failures are pending: a success ends the run.
+        self.n_success.increment()
+        free = self.free_token
+        if free is not None and self.consecutive_failures:
+            self._record(free, SUCCESS)
 
     # -- permission ---------------------------------------------------------------
 
@@ -132,8 +198,13 @@ class BreakerCore:
                         continue
                     if self.in_flight < self.cfg.half_open_max_calls:
                         self.in_flight += 1
+                        self.probe_progress = now
                         return self.epoch << 1 | 1
-                return self._refuse(HALF_OPEN, 0.0)
+                    waited = self._expire_probes(now)
+                if waited is None:
+                    self.flush()
+                    continue
+                return self._refuse(HALF_OPEN, waited)
             # DEGRADED: adaptive client-side throttling.
             if self.rng.random() < self.throttle_probability(now):
                 with self.lock:
@@ -193,17 +264,16 @@ class BreakerCore:
         if outcome or permit & 1 or self.window is not None or self.consecutive_failures:
             self._record(permit, outcome)
 
-    def reset_consecutive(self, permit: int) -> None:
-        """Record a success that ends a run of consecutive failures (already counted)."""
-        self._record(permit, SUCCESS)
-
     def on_error(self, permit: int, duration: float | None, error: BaseException) -> None:
         """Classify ``error`` and record it as failure, success or neither."""
         if self.simple_failures:
             if isinstance(error, self.failure_on) and isinstance(error, Exception):
-                self.on_failure(permit, duration, error.__class__.__name__)
-                return
-            verdict: bool | None = False if isinstance(error, Exception) else None
+                if not isinstance(error, RejectedError):
+                    self.on_failure(permit, duration, error.__class__.__name__)
+                    return
+                verdict: bool | None = None  # refused inside: the callee never ran
+            else:
+                verdict = False if isinstance(error, Exception) else None
         else:
             verdict = self.cfg.counts_as_failure(error)
         if verdict is None:
@@ -234,6 +304,14 @@ class BreakerCore:
             )
         if permit == NO_RECORD:
             return
+        if permit == self.free_token and GIL_ATOMIC:
+            # Closed, consecutive and untimed: below the threshold a failure only bumps
+            # the count. Call-free from the reads to the writes, so no lock (_atomic).
+            count = self.consecutive_failures + 1
+            if count < self.cfg.failure_threshold and permit == self.free_token:
+                self.consecutive_failures = count
+                self.count_free = self._count_resetting
+                return
         self._record(permit, outcome, now)
 
     def on_result(self, permit: int, duration: float | None, result: object) -> None:
@@ -247,6 +325,7 @@ class BreakerCore:
         with self.lock:
             if permit >> 1 == self.epoch and self.state is HALF_OPEN and self.in_flight > 0:
                 self.in_flight -= 1
+                self.probe_progress = self.clock.monotonic()
 
     def _record(self, permit: int, outcome: int, now: float | None = None) -> None:
         if now is None:
@@ -257,6 +336,7 @@ class BreakerCore:
             bad = outcome & (FAILED | SLOW)
             if permit & 1:
                 self.in_flight -= 1
+                self.probe_progress = now
                 if bad:
                     self.level += 1
                     why = "probe failed" if outcome & FAILED else "probe was slow"
@@ -268,12 +348,14 @@ class BreakerCore:
             elif self.window is None:
                 if bad:
                     self.consecutive_failures += 1
+                    self.count_free = self._count_resetting
                     if self.consecutive_failures >= self.cfg.failure_threshold:
                         self._transition(
                             OPEN, f"{self.consecutive_failures} consecutive failures", now
                         )
                 else:
                     self.consecutive_failures = 0
+                    self.count_free = self._count_success
             else:
                 self.window.record(outcome, now)
                 self._evaluate(now)
@@ -284,123 +366,15 @@ class BreakerCore:
         calls, failures, slow, _ = self.window.totals(now)
         if calls < self.cfg.minimum_calls:
             return
-        failure_rate = 100.0 * failures / calls
-        slow_rate = 100.0 * slow / calls
+        failure_rate = failures / calls
+        slow_rate = slow / calls
         if failure_rate >= self.cfg.failure_rate_threshold:
-            self._transition(OPEN, f"failure rate {failure_rate:.1f}% over {calls} calls", now)
+            self._transition(OPEN, f"failure rate {failure_rate:.1%} over {calls} calls", now)
         elif self.timed and slow_rate >= self.cfg.slow_call_rate_threshold:
-            self._transition(OPEN, f"slow call rate {slow_rate:.1f}% over {calls} calls", now)
+            self._transition(OPEN, f"slow call rate {slow_rate:.1%} over {calls} calls", now)
         elif self.cfg.throttle_failure_rate is not None:
             if failure_rate >= self.cfg.throttle_failure_rate:
                 if self.state is CLOSED:
-                    self._transition(DEGRADED, f"failure rate {failure_rate:.1f}%: throttling", now)
+                    self._transition(DEGRADED, f"failure rate {failure_rate:.1%}: throttling", now)
             elif self.state is DEGRADED:
-                self._transition(CLOSED, f"failure rate {failure_rate:.1f}%: recovered", now)
-
-    # -- transitions (call with the lock held; then flush() after releasing it) -----
-
-    def _transition(self, new: CircuitState, reason: str, now: float) -> None:
-        old = self.state
-        self.state = new
-        self.epoch += 1
-        if new is OPEN:
-            try:
-                wait = self.cfg.reset_timeout * self.cfg.exponential_backoff_factor**self.level
-            except OverflowError:  # factor ** level left the floats long after the cap
-                wait = math.inf
-            wait = min(wait, self.cfg.max_reset_timeout)
-            if self.cfg.reset_timeout_jitter:
-                spread = self.cfg.reset_timeout_jitter
-                wait = min(
-                    wait * self.rng.uniform(1 - spread, 1 + spread), self.cfg.max_reset_timeout
-                )
-            self.open_until = now + wait
-            self.consecutive_failures = 0
-        elif new is HALF_OPEN:
-            self.in_flight = 0
-            self.probe_successes = 0
-        elif new is CLOSED:
-            self._clear_counts()
-        self._update_passthrough()
-        self._audit(old, new, reason, self.override is METRICS_ONLY)
-
-    def _clear_counts(self) -> None:
-        self.level = 0
-        self.consecutive_failures = 0
-        if self.window is not None:
-            self.window.clear()
-
-    def _audit(self, old: CircuitState, new: CircuitState, reason: str, shadow: bool) -> None:
-        self.n_transitions.increment()
-        at = self.clock.wall()
-        self.history.append(
-            {"at": at, "from": old.value, "to": new.value, "reason": reason, "shadow": shadow}
-        )
-        if self.events.active:
-            self.pending.append(
-                CircuitStateChanged(self.name, at, old.value, new.value, reason, shadow)
-            )
-
-    def flush(self) -> None:
-        """Emit transition events queued under the lock (listeners never run under it)."""
-        if not self.pending:
-            return
-        with self.lock:
-            events, self.pending = self.pending, []
-        for event in events:
-            self.events.emit(event)
-
-    def _update_passthrough(self) -> None:
-        # Drivers read these without the lock: each is one attribute, set atomically.
-        override = self.override
-        if override is FORCED_OPEN or override is ISOLATED:
-            self.reject_until, self.reject_label, self.rejecting = INF, override.value, True
-        elif override is None and self.state is OPEN:
-            self.reject_until, self.reject_label, self.rejecting = self.open_until, "OPEN", True
-        else:
-            self.rejecting = False
-        self.passthrough = (
-            self.override is None
-            and self.state is CLOSED
-            and self.consecutive_mode
-            and not self.timed
-        )
-
-    # -- operator controls -------------------------------------------------------
-
-    def set_override(self, override: CircuitState | None, reason: str) -> None:
-        """Force a state (FORCED_OPEN, ISOLATED, DISABLED, METRICS_ONLY) or clear it."""
-        with self.lock:
-            old = self.override or self.state
-            self.override = override
-            self.epoch += 1  # in-flight calls no longer move the machine
-            if override is None or override is METRICS_ONLY:
-                self.state = CLOSED
-                self.in_flight = 0
-                self._clear_counts()
-            new = override or self.state
-            self._update_passthrough()
-            self._audit(old, new, reason, False)
-        self.flush()
-
-    def public_state(self) -> CircuitState:
-        """Return the reported state, moving OPEN to HALF_OPEN once its wait is over."""
-        override = self.override
-        if override is not None and override is not METRICS_ONLY:
-            return override
-        if self.state is OPEN and self.clock.monotonic() >= self.open_until:
-            with self.lock:
-                now = self.clock.monotonic()
-                if self.state is OPEN and now >= self.open_until:
-                    self._transition(HALF_OPEN, "reset timeout elapsed", now)
-            self.flush()
-        return override or self.state
-
-    def remaining_open(self) -> float:
-        """Seconds until a probe may run (0 unless OPEN; inf while forced open)."""
-        state = self.public_state()
-        if state in (FORCED_OPEN, ISOLATED):
-            return INF
-        if self.state is OPEN:
-            return max(0.0, self.open_until - self.clock.monotonic())
-        return 0.0
+                self._transition(CLOSED, f"failure rate {failure_rate:.1%}: recovered", now)

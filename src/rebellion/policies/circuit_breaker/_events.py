@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import final
+from typing import ClassVar, final
 
 from ..._events import Event
 
@@ -19,6 +19,8 @@ class CircuitStateChanged(Event):
     *would* have made, and no call was affected.
     """
 
+    policy_kind: ClassVar[str] = "circuit_breaker"
+
     old_state: str
     new_state: str
     reason: str
@@ -30,6 +32,8 @@ class CircuitStateChanged(Event):
 class CallRejected(Event):
     """A call was refused without running (``would_have`` in shadow mode: it ran)."""
 
+    policy_kind: ClassVar[str] = "circuit_breaker"
+
     state: str
     retry_after: float | None
     shadow: bool = False
@@ -39,6 +43,8 @@ class CallRejected(Event):
 @dataclass(frozen=True, slots=True)
 class CircuitFailureRecorded(Event):
     """A call counted as a failure (``error`` is the exception type, or ``"result"``)."""
+
+    policy_kind: ClassVar[str] = "circuit_breaker"
 
     state: str
     error: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import final
+from typing import ClassVar, final
 
 from ..._events import Event
 
@@ -15,6 +15,8 @@ __all__ = ["SharedStateRestored", "SharedStateUnavailable"]
 class SharedStateUnavailable(Event):
     """Redis could not be reached: this process now decides with a local breaker."""
 
+    policy_kind: ClassVar[str] = "circuit_breaker"
+
     error: str
 
 
@@ -22,5 +24,7 @@ class SharedStateUnavailable(Event):
 @dataclass(frozen=True, slots=True)
 class SharedStateRestored(Event):
     """Redis answered again: the process shares state again (``state`` as found there)."""
+
+    policy_kind: ClassVar[str] = "circuit_breaker"
 
     state: str

@@ -1,38 +1,32 @@
-"""The circuit breaker policy: thin sync and async drivers over :class:`BreakerCore`."""
+"""The circuit breaker policy: :class:`BreakerCore` as the gate of the shared driver template."""
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import random
-from collections.abc import Awaitable, Callable, Iterable
-from inspect import isawaitable
-from types import CoroutineType, TracebackType
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, final
 
 from ..._awaitable import DONE, Done, ReadyDict
 from ..._clock import Clock
+from ..._driver import Gated
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_seed
-from ...errors import CircuitOpenError, ConfigError
+from ...errors import ConfigError
 from ..classify import FailureClassifier
 from ._config import BreakerConfig, CircuitState
 from ._core import INF, BreakerCore
+from ._snapshot import BreakerSnapshot
 
 __all__ = ["CircuitBreaker", "get_circuit_breaker"]
 
 T = TypeVar("T")
 
-# (permit, start) of the `with breaker:` blocks open in this thread or task.
-_open_blocks: contextvars.ContextVar[tuple[tuple[int, float | None], ...]] = contextvars.ContextVar(
-    "rebellion_breaker_blocks", default=()
-)
-
 
 @final
-class CircuitBreaker(Policy):
+class CircuitBreaker(Gated):
     """Stop calling a failing dependency; probe it after a wait; close when it recovers.
 
     Trips on ``failure_threshold`` consecutive failures (the default mode), or on a
@@ -78,16 +72,21 @@ class CircuitBreaker(Policy):
         window_size: calls (count window) or seconds (time window).
         window_buckets: buckets of a time window.
         minimum_calls: calls a window needs before rates are judged.
-        failure_rate_threshold: percent of failed calls that opens the breaker.
+        failure_rate_threshold: fraction of failed calls (0 to 1) that opens the breaker.
         slow_call_duration: seconds after which a call counts as slow (None: never).
-        slow_call_rate_threshold: percent of slow calls that opens the breaker.
+        slow_call_rate_threshold: fraction of slow calls (0 to 1) that opens the breaker.
         half_open_max_calls: probes allowed at once while half-open.
         success_threshold: successful probes needed to close.
-        throttle_failure_rate: percent (below ``failure_rate_threshold``) at which the
+        probe_timeout: seconds half-open probes may stay silent while they hold every
+            permit (default: ``reset_timeout``); then they are presumed hung, their
+            permits expire and the breaker re-opens with the next, longer wait.
+        throttle_failure_rate: fraction (below ``failure_rate_threshold``) at which the
             breaker enters DEGRADED and rejects a growing fraction of calls.
         throttle_k: the K of client-side throttling (2.0 is Google SRE's choice).
         failure_on: exception types that count as failures (default: ``Exception``).
-        ignore_on: exception types that count as neither success nor failure.
+        ignore_on: exception types that count as neither success nor failure (a
+            :class:`~rebellion.errors.RejectedError` raised by an inner policy always
+            does: the callee never ran).
         is_failure: predicate on an exception, overriding ``failure_on``.
         failure_if_result: predicate on a returned value that marks it a failure.
         classifier: a shared :class:`FailureClassifier` deciding what counts.
@@ -114,19 +113,20 @@ class CircuitBreaker(Policy):
         *,
         failure_threshold: int | None = None,
         max_failures: int | None = None,
-        reset_timeout: float | None = None,
+        reset_timeout: float | timedelta | None = None,
         exponential_backoff_factor: float | None = None,
-        max_reset_timeout: float | None = None,
+        max_reset_timeout: float | timedelta | None = None,
         reset_timeout_jitter: float = 0.0,
         window_type: str = "consecutive",
-        window_size: float = 100,
+        window_size: float | timedelta = 100,
         window_buckets: int = 10,
         minimum_calls: int = 10,
-        failure_rate_threshold: float = 50.0,
-        slow_call_duration: float | None = None,
-        slow_call_rate_threshold: float = 100.0,
+        failure_rate_threshold: float = 0.5,
+        slow_call_duration: float | timedelta | None = None,
+        slow_call_rate_threshold: float = 1.0,
         half_open_max_calls: int | None = None,
         success_threshold: int | None = None,
+        probe_timeout: float | timedelta | None = None,
         throttle_failure_rate: float | None = None,
         throttle_k: float = 2.0,
         failure_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
@@ -164,6 +164,7 @@ class CircuitBreaker(Policy):
             slow_call_rate_threshold=slow_call_rate_threshold,
             half_open_max_calls=half_open_max_calls,
             success_threshold=success_threshold,
+            probe_timeout=probe_timeout,
             throttle_failure_rate=throttle_failure_rate,
             throttle_k=throttle_k,
             failure_on=failure_on,
@@ -175,7 +176,7 @@ class CircuitBreaker(Policy):
         )
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
-        self._core = BreakerCore(
+        self._core = self._gate = BreakerCore(
             self.name, self.config, self._clock, random.Random(check_seed(seed)), self.events
         )
         registry.track(self)
@@ -207,160 +208,6 @@ class CircuitBreaker(Policy):
     @property
     def reset_timeout(self) -> float:
         return self.config.reset_timeout
-
-    # -- drivers -----------------------------------------------------------------
-
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        core = self._core
-        if core.passthrough:
-            permit = core.epoch << 1
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as error:
-                core.on_error(permit, None, error)
-                raise
-            core.on_result(permit, None, result)
-            return result
-        clock = self._clock
-        if core.rejecting:
-            remaining = core.reject_until - clock.monotonic()
-            if remaining > 0:
-                raise core.reject(core.reject_label, remaining)
-        permit = core.acquire()
-        start = clock.monotonic() if core.timed else None
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            core.on_error(permit, None if start is None else clock.monotonic() - start, error)
-            raise
-        core.on_result(permit, None if start is None else clock.monotonic() - start, result)
-        return result
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        core = self._core
-        permit = core.epoch << 1 if core.passthrough else core.acquire()
-        clock = self._clock
-        start = clock.monotonic() if core.timed else None
-        try:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-        except BaseException as error:
-            core.on_error(permit, None if start is None else clock.monotonic() - start, error)
-            raise
-        core.on_result(permit, None if start is None else clock.monotonic() - start, result)
-        return result
-
-    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
-        core = self._core
-        slow_path = self._sync
-        n_success = core.n_success.increment
-        record = core.on_result if core.checks_results else None
-        monotonic = self._clock.monotonic
-        n_rejected = core.n_rejected.increment
-        events = self.events
-        name = self.name
-
-        # The seeds' default (closed, consecutive failures, untimed) runs inline here:
-        # one flag read, the call, one atomic increment.
-        def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.passthrough:
-                epoch = core.epoch
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as error:
-                    core.on_error(epoch << 1, None, error)
-                    raise
-                if record is not None:
-                    record(epoch << 1, None, result)
-                else:
-                    n_success()
-                    if core.consecutive_failures:
-                        core.reset_consecutive(epoch << 1)
-                return result
-            if core.rejecting:
-                remaining = core.reject_until - monotonic()
-                if remaining > 0:
-                    n_rejected()
-                    if events.active:
-                        core.emit_rejected(core.reject_label, remaining)
-                    raise CircuitOpenError(name, remaining, core.reject_label)
-            return slow_path(fn, args, kwargs)
-
-        return guarded
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        core = self._core
-        slow_path = self._async
-        n_success = core.n_success.increment
-        record = core.on_result if core.checks_results else None
-        monotonic = self._clock.monotonic
-        n_rejected = core.n_rejected.increment
-        events = self.events
-        name = self.name
-
-        async def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.passthrough:
-                epoch = core.epoch
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as error:
-                    core.on_error(epoch << 1, None, error)
-                    raise
-                if record is not None:
-                    record(epoch << 1, None, result)
-                else:
-                    n_success()
-                    if core.consecutive_failures:
-                        core.reset_consecutive(epoch << 1)
-                return result
-            if core.rejecting:
-                remaining = core.reject_until - monotonic()
-                if remaining > 0:
-                    n_rejected()
-                    if events.active:
-                        core.emit_rejected(core.reject_label, remaining)
-                    raise CircuitOpenError(name, remaining, core.reject_label)
-            outcome: T = await slow_path(fn, args, kwargs)
-            return outcome
-
-        return guarded
-
-    # -- guarded blocks ------------------------------------------------------------
-
-    def __enter__(self) -> CircuitBreaker:
-        permit = self._core.acquire()
-        start = self._clock.monotonic() if self._core.timed else None
-        _open_blocks.set((*_open_blocks.get(), (permit, start)))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        blocks = _open_blocks.get()
-        permit, start = blocks[-1]
-        _open_blocks.set(blocks[:-1])
-        duration = None if start is None else self._clock.monotonic() - start
-        if exc is None:
-            self._core.on_success(permit, duration)
-        else:
-            self._core.on_error(permit, duration, exc)
-
-    async def __aenter__(self) -> CircuitBreaker:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, traceback)
 
     # -- operator controls ---------------------------------------------------------
 
@@ -441,8 +288,8 @@ class CircuitBreaker(Policy):
 
     # -- observation -----------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """Return a snapshot of state, lifetime counters and window rates."""
+    def stats(self) -> BreakerSnapshot:
+        """Return a typed snapshot of state, lifetime counters and window rates."""
         core = self._core
         state = self.state
         now = self._clock.monotonic()
@@ -450,35 +297,37 @@ class CircuitBreaker(Policy):
         if core.window is not None:
             calls, failures, slow, _ = core.window.totals(now)
         remaining = self._core.remaining_open()
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "state": state.value,
-            "shadow_state": core.state.value
-            if core.override is CircuitState.METRICS_ONLY
-            else None,
-            "successful_calls": core.n_success.value,
-            "failed_calls": core.n_failure.value,
-            "rejected_calls": core.n_rejected.value,
-            "ignored_calls": core.n_ignored.value,
-            "slow_calls": core.n_slow.value,
-            "shadow_rejected_calls": core.n_shadow_rejected.value,
-            "transitions": core.n_transitions.value,
-            "consecutive_failures": core.consecutive_failures,
-            "window_calls": calls,
-            "window_failures": failures,
-            "failure_rate": 100.0 * failures / calls if calls else 0.0,
-            "slow_call_rate": 100.0 * slow / calls if calls else 0.0,
-            "open_level": core.level,
-            "time_until_half_open": None if remaining == INF else remaining,
-        }
+        successes, failed = core.n_success.value, core.n_failure.value
+        ignored = core.n_ignored.value
+        return BreakerSnapshot(
+            kind=self.kind,
+            name=self.name,
+            state=state.value,
+            shadow_state=core.state.value if core.override is CircuitState.METRICS_ONLY else None,
+            calls=successes + failed + ignored,
+            successes=successes,
+            failures=failed,
+            rejections=core.n_rejected.value,
+            ignored=ignored,
+            slow=core.n_slow.value,
+            shadow_rejections=core.n_shadow_rejected.value,
+            transitions=core.n_transitions.value,
+            in_flight=core.in_flight if core.state is CircuitState.HALF_OPEN else 0,
+            consecutive_failures=core.consecutive_failures,
+            window_calls=calls,
+            window_failures=failures,
+            failure_rate=failures / calls if calls else 0.0,
+            slow_call_rate=slow / calls if calls else 0.0,
+            open_level=core.level,
+            time_until_half_open=None if remaining == INF else remaining,
+        )
 
     def get_health_status(self) -> ReadyDict:
         """Return state, counts, rates, time until half-open and the last transitions.
 
         The dict may also be awaited (``await cb.get_health_status()``).
         """
-        status = ReadyDict(self.stats())
+        status = ReadyDict(self.stats().as_dict())
         state = status["state"]
         status["healthy"] = state in ("CLOSED", "DISABLED", "METRICS_ONLY")
         status["last_failure_time"] = self._core.last_failure_time()

@@ -231,7 +231,7 @@ class SharedCircuitBreaker(Policy):
         if permit is None:
             self._locally_open()
             self.n_local += 1
-            return self._local._sync(fn, args, kwargs)
+            return self._local.run_sync(fn, args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
@@ -253,7 +253,7 @@ class SharedCircuitBreaker(Policy):
         if permit is None:
             self._locally_open()
             self.n_local += 1
-            return await self._local._async(fn, args, kwargs)
+            return await self._local.run_async(fn, args, kwargs)
         try:
             result = fn(*args, **kwargs)
             if isawaitable(result):

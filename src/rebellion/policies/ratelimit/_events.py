@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import final
+from typing import ClassVar, final
 
 from ..._events import Event
 
@@ -15,6 +15,8 @@ __all__ = ["RateChanged", "RateLimitExceeded", "RateLimiterDegraded", "RateLimit
 class RateLimitExceeded(Event):
     """A request for ``requested`` tokens was refused (``key`` for keyed limiters)."""
 
+    policy_kind: ClassVar[str] = "rate_limiter"
+
     requested: int
     retry_after: float
     key: str | None = None
@@ -24,6 +26,8 @@ class RateLimitExceeded(Event):
 @dataclass(frozen=True, slots=True)
 class RateChanged(Event):
     """``set_rate`` changed the limit at run time."""
+
+    policy_kind: ClassVar[str] = "rate_limiter"
 
     old_rate: float
     rate: float
@@ -36,6 +40,8 @@ class RateChanged(Event):
 class RateLimiterDegraded(Event):
     """The shared (Redis) limiter lost its backend and enforces a local share instead."""
 
+    policy_kind: ClassVar[str] = "rate_limiter"
+
     reason: str
     local_rate: float
 
@@ -44,5 +50,7 @@ class RateLimiterDegraded(Event):
 @dataclass(frozen=True, slots=True)
 class RateLimiterRecovered(Event):
     """The shared (Redis) limiter reached its backend again after ``downtime`` seconds."""
+
+    policy_kind: ClassVar[str] = "rate_limiter"
 
     downtime: float

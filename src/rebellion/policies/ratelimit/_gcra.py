@@ -15,10 +15,12 @@ waiting paths take the lock.
 
 **Waiting** reserves: ``tat`` moves on at once and the caller sleeps until its
 admission time, so waiters are served in the order they arrived. A waiter cancelled
-before its time gives its reservation back: the last one rolls ``tat`` back; an
-earlier one leaves a *hole* (its admission instant), which the next waiter that fits
-takes instead of queueing at the end. Admissions therefore never exceed
-``rate * t + burst`` over any window of ``t`` seconds.
+before its time gives its reservation back: the last one rolls ``tat`` back, and on
+through the holes of earlier cancelled reservations that it reaches, so once every
+waiter behind a point is gone the bucket is as if they had never queued; an earlier one
+leaves a *hole* (its admission instant), which the next waiter that fits takes instead
+of queueing at the end. Admissions therefore never exceed ``rate * t + burst`` over any
+window of ``t`` seconds.
 
 >>> core = GcraCore(rate=2.0, per=1.0, burst=2.0)
 >>> core.take(1, 0.0), core.take(1, 0.0), core.take(1, 0.0)
@@ -174,9 +176,45 @@ class GcraCore:
             self.admitted -= 1
             self.cancelled += 1
             if self.tat == token:  # the last reservation: roll the bucket back
-                self.tat = token - n * self.interval
-            else:
-                self.holes.append([at, float(n)])
+                rolled, absorbed = self._roll_back(token - n * self.interval)
+                # Call-free check-and-set: a lock-free take may have moved tat meanwhile.
+                if self.tat == token:
+                    self.tat = rolled
+                    for hole in absorbed:
+                        self.holes.remove(hole)
+                    return
+            # [admission instant, tokens left, tat after the reservation, tokens reserved]
+            self.holes.append([at, float(n), token, float(n)])
+
+    def _roll_back(self, tat: float) -> tuple[float, list[list[float]]]:
+        """Return ``tat`` rolled back through whole holes that end where it stands."""
+        absorbed: list[list[float]] = []
+        found = True
+        while found:
+            found = False
+            for hole in self.holes:
+                if hole[1] == hole[3] and abs(hole[2] - tat) <= EPSILON:
+                    absorbed.append(hole)
+                    tat = hole[2] - hole[3] * self.interval
+                    found = True
+                    break
+        return tat, absorbed
+
+    def charge(self, n: int, now: float, ahead: float) -> None:
+        """Count ``n`` tokens admitted elsewhere (debt capped at ``ahead`` past a full wait).
+
+        A shared limiter mirrors its remote admissions here, so its local fallback
+        starts from what this process really took rather than from a full bucket.
+        """
+        with self.lock:
+            tat = self.tat
+            if tat < now:
+                tat = now
+            self.tat = min(tat + n * self.interval, now + self.limit + ahead)
+
+    def debt(self, now: float) -> float:
+        """Return seconds until the bucket is full again (0 when it is full)."""
+        return max(0.0, self.tat - now)
 
     def set_rate(self, rate: float, per: float, burst: float, now: float) -> None:
         """Change the rate and burst, keeping the bucket's debt in tokens.

@@ -23,6 +23,8 @@ from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_duration, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
+from ..deadline import cut
+from ..snapshots import RateLimiterSnapshot
 from ._events import RateChanged, RateLimitExceeded
 from ._gcra import GcraCore, check_cost, check_rate
 
@@ -191,6 +193,7 @@ class RateLimiter(Policy):
 
     def _wait_sync(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         wait, at, token = self._core.reserve(n, clock.monotonic(), limit)
         if token != token:  # NaN: refused
             raise self._refuse(n, wait)
@@ -203,6 +206,7 @@ class RateLimiter(Policy):
 
     async def _wait_async(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         wait, at, token = self._core.reserve(n, clock.monotonic(), limit)
         if token != token:
             raise self._refuse(n, wait)
@@ -337,22 +341,22 @@ class RateLimiter(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RateLimiterSnapshot:
         """Return a snapshot: limits, available tokens and lifetime counters."""
         core = self._core
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "rate": core.rate,
-            "per": core.per,
-            "burst": core.burst,
-            "max_wait": self.max_wait,
-            "available": core.available(self._clock.monotonic()),
-            "admitted": core.admitted,
-            "rejected": core.rejected,
-            "waited": core.waited,
-            "cancelled": core.cancelled,
-        }
+        return RateLimiterSnapshot(
+            kind=self.kind,
+            name=self.name,
+            rate=core.rate,
+            per=core.per,
+            burst=core.burst,
+            max_wait=self.max_wait,
+            available=core.available(self._clock.monotonic()),
+            admitted=core.admitted,
+            rejections=core.rejected,
+            waited=core.waited,
+            cancelled=core.cancelled,
+        )
 
     def __repr__(self) -> str:
         return f"RateLimiter(name={self.name!r}, rate={self.rate:g}/{self.per:g}s)"

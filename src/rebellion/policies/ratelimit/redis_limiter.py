@@ -14,6 +14,12 @@ If Redis cannot be reached the limiter **degrades** to a local bucket of
 on success it emits :class:`RateLimiterRecovered` and is shared again. Callers never
 see the outage as an exception.
 
+The bound holds across the switches: every admission through Redis is also charged to
+the local bucket, so the fallback starts from what this process took rather than from
+a full bucket; and every request to Redis carries the local bucket's debt as a floor
+for the shared one, so tokens taken locally during the outage are not handed out again
+by Redis when it returns.
+
 >>> limiter = RedisRateLimiter(rate=100, url="redis://127.0.0.1:1/0", name="api")
 >>> limiter.stats()["backend"]
 'redis'
@@ -35,6 +41,8 @@ from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
+from ..deadline import cut
+from ..snapshots import RedisRateLimiterSnapshot
 from ._events import RateChanged, RateLimiterDegraded, RateLimiterRecovered, RateLimitExceeded
 from ._gcra import EPSILON, GcraCore, check_cost, check_rate
 
@@ -52,7 +60,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local n, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
+local floor = now + tonumber(ARGV[5])
+if tat < floor then tat = floor end
 local new = tat + n * interval
 local wait = new - now - limit
 if wait > max_wait + 0.001 then
@@ -233,7 +242,9 @@ class RedisRateLimiter(Policy):
 
     def _args(self, n: int, limit: float) -> list[float]:
         interval = self._per / self._rate * _US
-        return [interval, self._burst * interval, float(n), min(limit, 1e9) * _US]
+        # This process's local debt, in the shared bucket's seconds (a share is 1/processes).
+        floor = self._local.debt(self._clock.monotonic()) / self.processes
+        return [interval, self._burst * interval, float(n), min(limit, 1e9) * _US, floor * _US]
 
     def _should_try(self) -> bool:
         if not self.degraded:
@@ -245,12 +256,15 @@ class RedisRateLimiter(Policy):
             self._retry_at = now + self.retry_interval  # one probe per interval
         return True
 
-    def _reply(self, reply: Any) -> tuple[float, float, str]:
+    def _reply(self, reply: Any, n: int) -> tuple[float, float, str]:
         admitted, wait_us, token = reply
         if self.degraded:
             self._recovered()
         token_text = token.decode() if isinstance(token, bytes) else str(token)
-        return (1.0 if admitted else 0.0), wait_us / _US, token_text
+        wait = wait_us / _US
+        if admitted:
+            self._local.charge(n, self._clock.monotonic(), wait)
+        return (1.0 if admitted else 0.0), wait, token_text
 
     def _shared_sync(self, n: int, limit: float) -> tuple[float, float, str] | None:
         if not self._should_try():
@@ -262,7 +276,7 @@ class RedisRateLimiter(Policy):
         except self._outage_errors() as error:
             self._degrade(error)
             return None
-        return self._reply(reply)
+        return self._reply(reply, n)
 
     async def _shared_async(self, n: int, limit: float) -> tuple[float, float, str] | None:
         if not self._should_try():
@@ -274,7 +288,7 @@ class RedisRateLimiter(Policy):
         except self._outage_errors() as error:
             self._degrade(error)
             return None
-        return self._reply(reply)
+        return self._reply(reply, n)
 
     def _degrade(self, error: BaseException) -> None:
         now = self._clock.monotonic()
@@ -359,6 +373,7 @@ class RedisRateLimiter(Policy):
 
     def _wait_sync(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         reply = self._shared_sync(n, limit)
         if reply is None:
             self._local_wait_sync(n, limit)
@@ -376,6 +391,7 @@ class RedisRateLimiter(Policy):
 
     async def _wait_async(self, n: int, limit: float) -> None:
         clock = self._clock
+        limit = cut(limit)  # an enclosing timeout's deadline cuts the wait
         reply = await self._shared_async(n, limit)
         if reply is None:
             await self._local_wait_async(n, limit)
@@ -454,25 +470,25 @@ class RedisRateLimiter(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RedisRateLimiterSnapshot:
         """Return a snapshot: limits, backend in use and this process's counters."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "key": self.key,
-            "rate": self._rate,
-            "per": self._per,
-            "burst": self._burst,
-            "max_wait": self.max_wait,
-            "backend": "local" if self.degraded else "redis",
-            "degraded": self.degraded,
-            "local_rate": self._local.rate,
-            "processes": self.processes,
-            "degradations": self.degradations,
-            "admitted": self.admitted,
-            "rejected": self.rejected,
-            "cancelled": self.cancelled,
-        }
+        return RedisRateLimiterSnapshot(
+            kind=self.kind,
+            name=self.name,
+            key=self.key,
+            rate=self._rate,
+            per=self._per,
+            burst=self._burst,
+            max_wait=self.max_wait,
+            backend="local" if self.degraded else "redis",
+            degraded=self.degraded,
+            local_rate=self._local.rate,
+            processes=self.processes,
+            degradations=self.degradations,
+            admitted=self.admitted,
+            rejections=self.rejected,
+            cancelled=self.cancelled,
+        )
 
     def __repr__(self) -> str:
         backend = "local" if self.degraded else "redis"

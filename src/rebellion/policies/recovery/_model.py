@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 from ..._events import Event
 from ...errors import ConfigError
@@ -138,6 +138,8 @@ class RecoveryContext:
 class ErrorHandled(Event):
     """An error of ``component.operation`` was handled (``recovered`` tells the outcome)."""
 
+    policy_kind: ClassVar[str] = "error_recovery"
+
     component: str
     operation: str
     severity: str
@@ -151,6 +153,8 @@ class ErrorHandled(Event):
 @dataclass(frozen=True, slots=True)
 class RecoveryFailed(Event):
     """No strategy recovered; ``raised_type`` is the error given back to the caller."""
+
+    policy_kind: ClassVar[str] = "error_recovery"
 
     component: str
     operation: str

@@ -1,0 +1,138 @@
+"""Typed statistics of the retry, timeout, bulkhead and rate limiter policies.
+
+Every field is declared a counter, gauge, ratio, duration (seconds) or info (a label or
+setting), in the vocabulary all policies share: ``calls``, ``successes``, ``failures``,
+``rejections``, ``in_flight``... Older dict keys still read (``snap["active"]``).
+
+>>> from rebellion.policies.bulkhead import Bulkhead
+>>> snap = Bulkhead("db", max_concurrent=2).stats()
+>>> snap.in_flight, snap.rejections, snap["active"], BulkheadSnapshot.measure("admitted")
+(0, 0, 0, 'counter')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, final
+
+from .._snapshot import Snapshot, counter, gauge, info, seconds
+from .circuit_breaker._snapshot import BreakerSnapshot
+
+__all__ = [
+    "BreakerSnapshot",
+    "BulkheadSnapshot",
+    "RateLimiterSnapshot",
+    "RedisRateLimiterSnapshot",
+    "RetrySnapshot",
+    "TimeoutSnapshot",
+]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RetrySnapshot(Snapshot):
+    """Completed calls (``calls == successes + failures``), extra attempts, give-ups."""
+
+    kind: str = info()
+    name: str = info()
+    calls: int = counter()
+    successes: int = counter()
+    failures: int = counter()
+    retries: int = counter()
+    gave_up: Mapping[str, int] = counter()
+    suspended: bool = gauge()
+    max_attempts: int = info()
+    initial_delay: float = info()
+    max_delay: float = info()
+    backoff_factor: float = info()
+    jitter: str = info()
+    deadline: float | None = info()
+    budget: Mapping[str, Any] | None = info()
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TimeoutSnapshot(Snapshot):
+    """Calls started, timeouts, refusals for want of a thread, and thread use."""
+
+    kind: str = info()
+    name: str = info()
+    seconds: float = info()
+    mode: str = info()
+    max_threads: int = info()
+    calls: int = counter()
+    timeouts: int = counter()
+    rejections: int = counter()
+    threads: int = gauge()
+    in_flight: int = gauge()
+    abandoned: int = gauge()
+
+    legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections", "busy": "in_flight"}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BulkheadSnapshot(Snapshot):
+    """Limits, running and queued calls, and lifetime counters."""
+
+    kind: str = info()
+    name: str = info()
+    max_concurrent: int = info()
+    max_queue: int = info()
+    max_wait: float | None = info()
+    in_flight: int = gauge()
+    queued: int = gauge()
+    available: int = gauge()
+    admitted: int = counter()
+    rejections: int = counter()
+    rejected_queue_full: int = counter()
+    rejected_timeout: int = counter()
+    cancelled: int = counter()
+    mean_duration: float | None = seconds()
+
+    legacy: ClassVar[Mapping[str, str]] = {"active": "in_flight", "rejected": "rejections"}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RateLimiterSnapshot(Snapshot):
+    """Limits, tokens available now, and lifetime counters."""
+
+    kind: str = info()
+    name: str = info()
+    rate: float = info()
+    per: float = info()
+    burst: float = info()
+    max_wait: float = info()
+    available: float = gauge()
+    admitted: int = counter()
+    rejections: int = counter()
+    waited: int = counter()
+    cancelled: int = counter()
+
+    legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections"}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RedisRateLimiterSnapshot(Snapshot):
+    """A shared limit: settings, the backend in use, and this process's counters."""
+
+    kind: str = info()
+    name: str = info()
+    key: str = info()
+    rate: float = info()
+    per: float = info()
+    burst: float = info()
+    max_wait: float = info()
+    backend: str = info()
+    degraded: bool = gauge()
+    local_rate: float = info()
+    processes: int = info()
+    degradations: int = counter()
+    admitted: int = counter()
+    rejections: int = counter()
+    cancelled: int = counter()
+
+    legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections"}
