@@ -43,7 +43,7 @@ SCENARIOS: dict[str, _Scenario] = {
     "queue": _Scenario(run_queue, 3),
     "cache": _Scenario(run_cache, 3),
     "limiter": _Scenario(run_limiter, 3),
-    "sync-timeout": _Scenario(run_sync_timeout, 1, known_bugs_only=True),
+    "sync-timeout": _Scenario(run_sync_timeout, 1),
     "shared-breaker": _Scenario(run_shared_breaker, 2, needs_redis=True),
 }
 """Every scenario, with its share of the seeds."""

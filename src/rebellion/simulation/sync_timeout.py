@@ -6,11 +6,12 @@ schedule hangs a random number of calls behind one timeout, then makes an instan
 under an unrelated timeout: it must get its answer, not a timeout caused by the other
 policy's hung threads. Hung callees are released at the end, so no thread stays blocked.
 
-This scenario exists for the ``timeout-starvation`` family only (see ``KNOWN_BUGS``).
+Calls beyond the hung policy's own ``max_threads`` are refused at once
+(``TimeoutCapacityError``), and the unrelated policy keeps answering.
 
 >>> from rebellion.simulation._world import KNOWN_BUGS
 >>> "timeout-starvation" in KNOWN_BUGS
-True
+False
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def run_sync_timeout(world: World) -> None:
         world.log("skipped: the timeout-starvation family is not included")
         return
     release = threading.Event()
-    hung_policy = Timeout(0.02, name="sim-hung")
-    other = Timeout(0.5, name="sim-instant")
+    # Thread mode: the only one that walks away from a blocking callee, so the only one
+    # whose threads a hung dependency can hold.
+    threads = world.rng.randint(1, 8)
+    hung_policy = Timeout(0.002, name="sim-hung", mode="thread", max_threads=threads)
+    # Generous: only starvation, never a slow machine, makes the instant call time out.
+    other = Timeout(30.0, name="sim-instant", mode="thread")
     hung = world.rng.randint(2, 12)
     world.log(f"{hung} calls hang behind {hung_policy!r}")
     try:
