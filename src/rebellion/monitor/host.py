@@ -1,10 +1,13 @@
 """Host metrics from psutil, cheap enough to sample every second all day.
 
 Reading ``/proc`` is what costs. So the collector reads the cheap system-wide files
-every tick (CPU, memory, swap, load, disk and network counters) and the expensive
-ones less often: the per-process scan every ``process_interval`` seconds, mount
-points and temperatures every ``slow_interval`` seconds. Process CPU% comes from
-``cpu_times`` deltas between two scans, so no per-process state is kept in psutil.
+every tick (CPU, CPU pressure, memory, swap, load, disk and network counters) and the
+expensive ones less often: the per-process scan every ``process_interval`` seconds
+(:class:`~rebellion.monitor.processes.ProcessScanner`), mount points and temperatures
+every ``slow_interval`` seconds. Process CPU% comes from ``cpu_times`` deltas between
+two scans, so no per-process state is kept in psutil. ``cpu.pressure`` (Linux PSI, the
+share of the last 10 s in which some task waited for a CPU) shows a new CPU hog even
+when every core was already busy.
 
 >>> from rebellion.testing import ManualClock
 >>> host = HostCollector(clock=ManualClock())
@@ -23,8 +26,11 @@ import psutil
 
 from .._clock import Clock
 from .._validate import check_clock, check_int, check_number
+from .processes import ProcessScanner, ProcessTable
 
 __all__ = ["HostCollector", "HostSample", "ProcessInfo"]
+
+_PSI_CPU = "/proc/pressure/cpu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +103,9 @@ class HostCollector:
         self._total_memory = psutil.virtual_memory().total
         psutil.cpu_percent(percpu=True)  # primes the delta; the first real read is next tick
         self._last_io: tuple[float, Any, Any] | None = None
-        self._proc_times: dict[int, float] = {}
+        self.scanner = ProcessScanner(clock=self._clock)
         self._proc_at = -float("inf")
+        self._psi = os.path.exists(_PSI_CPU)
         self._processes: list[ProcessInfo] = []
         self._slow_at = -float("inf")
         self._mounts: list[str] = []
@@ -121,19 +128,23 @@ class HostCollector:
         values["swap.percent"] = swap.percent
         load1, load5, load15 = os.getloadavg()
         values["load.1"], values["load.5"], values["load.15"] = load1, load5, load15
+        if self._psi:
+            self._pressure(values)
         self._rates(now, values)
         if now - self._slow_at >= self._slow_interval:
             self._slow_read()
             self._slow_at = now
-        disks = self._disk_usage()
+        disks, used = self._disk_usage()
         if "/" in disks:
             values["disk.percent"] = disks["/"]
         elif disks:
             values["disk.percent"] = max(disks.values())
+        for mount, size in used.items():
+            values["disk.used" if mount == "/" else f"disk.used:{mount}"] = size
         for name, celsius in self._temperatures.items():
             values[f"temp.{name}"] = celsius
         if self._top and now - self._proc_at >= self._process_interval:
-            self._scan_processes(now)
+            self.scan_processes()
         self.samples += 1
         return HostSample(self._clock.wall(), values, self._processes, disks)
 
@@ -174,44 +185,50 @@ class HostCollector:
                 hottest = max(e.current for e in entries)
                 self._temperatures[chip] = float(hottest)
 
-    def _disk_usage(self) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def _pressure(self, values: dict[str, float]) -> None:
+        try:
+            with open(_PSI_CPU, encoding="ascii") as psi:
+                first = psi.readline()  # "some avg10=1.23 avg60=... total=..."
+            values["cpu.pressure"] = float(first.split()[1].partition("=")[2])
+        except (OSError, ValueError, IndexError):
+            self._psi = False
+
+    def _disk_usage(self) -> tuple[dict[str, float], dict[str, float]]:
+        percent: dict[str, float] = {}
+        used: dict[str, float] = {}
         for mount in self._mounts:
             try:
-                out[mount] = psutil.disk_usage(mount).percent
+                usage = psutil.disk_usage(mount)
             except OSError:
                 continue
-        return out
+            percent[mount], used[mount] = usage.percent, float(usage.used)
+        return percent, used
 
-    def _scan_processes(self, now: float) -> None:
-        elapsed = now - self._proc_at
-        times: dict[int, float] = {}
+    def scan_processes(self) -> ProcessTable:
+        """Scan the processes now (the tick does it every ``process_interval`` seconds)."""
+        kept = self.scanner.tables()
+        before = kept[-1] if kept else None
+        table = self.scanner.scan()
+        self._proc_at = table.mono
+        elapsed = table.mono - before.mono if before is not None else 0.0
         rows: list[tuple[int, str, float, int]] = []
-        for proc in psutil.process_iter(["name", "cpu_times", "memory_info"]):
-            info = proc.info
-            cpu, memory = info.get("cpu_times"), info.get("memory_info")
-            if cpu is None or memory is None:
-                continue
-            busy = cpu.user + cpu.system
-            times[proc.pid] = busy
-            before = self._proc_times.get(proc.pid)
-            delta = busy - before if before is not None and busy >= before else 0.0
-            rows.append((proc.pid, info.get("name") or "?", delta, memory.rss))
-        self._proc_times = times
-        self._proc_at = now
-        fresh = elapsed == float("inf") or elapsed <= 0
+        for pid, (name, busy, rss, _) in table.rows.items():
+            old = before.rows.get(pid) if before is not None else None
+            delta = busy - old[1] if old is not None and busy >= old[1] else 0.0
+            rows.append((pid, name, delta, rss))
         rows.sort(key=lambda r: (r[2], r[3]), reverse=True)
         total = self._total_memory or 1
         self._processes = [
             ProcessInfo(
                 pid,
                 name,
-                0.0 if fresh else 100.0 * delta / elapsed,
+                100.0 * delta / elapsed if elapsed > 0 else 0.0,
                 rss,
                 100.0 * rss / total,
             )
             for pid, name, delta, rss in rows[: self._top]
         ]
+        return table
 
     def stats(self) -> dict[str, object]:
         """Return how many samples were taken and what is tracked."""
@@ -219,5 +236,5 @@ class HostCollector:
             "samples": self.samples,
             "cores": self._cores,
             "mounts": list(self._mounts),
-            "processes_tracked": len(self._proc_times),
+            "processes_tracked": len(t[-1].rows) if (t := self.scanner.tables()) else 0,
         }
