@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between samples (default: 1)",
     )
     serve.add_argument(
+        "--warmup",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="seconds of history before anomalies and incidents count (default: 60; "
+        "the anomaly detectors' own warm-up)",
+    )
+    serve.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -231,6 +239,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=args.token,
         interval=args.interval,
         allowed_origins=tuple(args.allow_origin),
+        warmup=args.warmup,
     ).checked()
     try:
         serve(options)

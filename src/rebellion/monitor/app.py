@@ -2,9 +2,9 @@
 
 Routes (SPEC §6): ``GET /`` dashboard, ``/api/v1/snapshot``, ``/api/v1/history``,
 ``/api/v1/metrics``, ``/api/v1/alerts``, ``/api/v1/health``, ``/api/v1/resilience``,
-``/api/v1/stats``, ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``;
-the OpenAPI document at ``/openapi.json``. Bad parameters are 4xx with a message
-naming the parameter, never 5xx.
+``/api/v1/stats``, ``/api/v1/incidents``, ``/metrics`` (Prometheus), ``/healthz``,
+``/readyz``, ``WS /ws``; the OpenAPI document at ``/openapi.json``. Bad parameters are
+4xx with a message naming the parameter, never 5xx.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from .._json import jsonable
 from ..errors import ConfigError
+from .incidents_api import router as incidents_router
 from .security import TOKEN_SUBPROTOCOL, Guard, token_from_scope
 from .service import MonitorService
 
@@ -71,6 +72,8 @@ def create_app(
         "primitive of the process, live.",
         lifespan=lifespan,
     )
+    app.state.monitor = service
+    app.include_router(incidents_router)
     page = resources.files("rebellion.monitor").joinpath("static/dashboard.html").read_text()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

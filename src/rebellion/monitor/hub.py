@@ -30,7 +30,7 @@ __all__ = ["HUB_BUFFER_PREFIX", "MESSAGE_TYPES", "Hub", "Socket"]
 HUB_BUFFER_PREFIX = "ws-client-"
 """Name prefix of the per-client buffers (their events are not streamed back)."""
 
-MESSAGE_TYPES = frozenset({"sample", "alert", "event", "heartbeat"})
+MESSAGE_TYPES = frozenset({"sample", "alert", "event", "incident", "heartbeat"})
 """The ``type`` of every message the server sends."""
 
 

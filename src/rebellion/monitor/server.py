@@ -7,6 +7,7 @@ uvicorn after the bind check: a non-loopback address needs a token.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ class ServeOptions:
     token: str | None = None
     interval: float = 1.0
     allowed_origins: tuple[str, ...] = ()
+    warmup: float | None = None
+    """Seconds of history before anomalies and incidents count (None: the defaults)."""
 
     def checked(self) -> ServeOptions:
         """Return the options with the token taken from ``REBELLION_TOKEN`` if unset.
@@ -56,9 +59,9 @@ class ServeOptions:
             )
         if token is not None and len(token) < 16:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
-        return ServeOptions(
-            self.host, self.port, self.db, token, self.interval, self.allowed_origins
-        )
+        if self.warmup is not None and not 0 <= self.warmup <= 86400:
+            raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
+        return dataclasses.replace(self, token=token)
 
 
 def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, MonitorService]:
@@ -72,10 +75,30 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     store = HistoryStore(options.db)
     from .alerts import MonitorAlerts
     from .analysis import HostAnalyser
+    from .host import HostCollector
+    from .incident_store import IncidentStore
+    from .incidents import IncidentConfig, IncidentTracker
 
+    anomaly = None
+    if options.warmup is not None:
+        anomaly = {"warmup": max(10, round(options.warmup / options.interval))}
     service_options.setdefault("metrics", MetricsCollector("monitor"))
     service_options.setdefault("alerts", MonitorAlerts())
-    service_options.setdefault("analyser", HostAnalyser(sample_interval=options.interval))
+    service_options.setdefault(
+        "analyser", HostAnalyser(sample_interval=options.interval, anomaly=anomaly)
+    )
+    service_options.setdefault("host", HostCollector())
+    if "incidents" not in service_options:
+        config = (
+            IncidentConfig() if options.warmup is None else IncidentConfig(warmup=options.warmup)
+        )
+        service_options["incidents"] = IncidentTracker(
+            interval=options.interval,
+            host=service_options["host"],
+            analyser=service_options["analyser"],
+            store=IncidentStore(options.db),
+            config=config,
+        )
     service = MonitorService(store, interval=options.interval, **service_options)
     if service.health is None:
         from .health import MonitorHealth

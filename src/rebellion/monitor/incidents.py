@@ -1,0 +1,340 @@
+"""Incidents that explain themselves: what changed, which process did it, what comes next.
+
+:class:`IncidentTracker` watches every tick's values and anomaly flags. An anomaly
+becomes an incident when the metric's last ``window`` seconds differ from the baseline
+just before them (``baseline_factor`` times as long) by a two-sample Kolmogorov-Smirnov
+test (D >= ``min_score``, p <= ``max_p``) *and* by a material amount
+(:func:`~rebellion.monitor.incident_text.material_change`): a lone spike or a tiny but
+significant drift opens nothing. Anomalies that overlap an open incident join it. When
+an incident opens, it is explained at once: every metric ranked by its KS score against
+the baseline, the processes ranked by their share of the rise in CPU, memory or writes
+(a process scan is taken on the spot and refined by later scans), and exhaustion
+forecasts (memory or disk full in X) where a significant trend points there. It
+resolves once no new anomaly came for ``quiet`` seconds and every metric that made it
+is back within its baseline's band, or, for quantities that accumulate (memory, disk),
+has stopped moving.
+
+>>> from rebellion.testing import ManualClock
+>>> tracker = IncidentTracker(interval=1.0, config=IncidentConfig(window=5, warmup=20))
+>>> for t in range(40):
+...     cpu = 5.0 if t < 30 else 95.0
+...     changed = tracker.observe(float(t), {"cpu.total": cpu}, {"cpu.total": {"anomaly": t == 30}})
+>>> incident = tracker.list()[0]
+>>> incident["status"], incident["metrics"][0]["name"], incident["summary"][:26]
+('open', 'cpu.total', 'CPU at 95 % since 00:00:30')
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, final
+
+import numpy as np
+
+from .._validate import check_int, check_number
+from ..metrics.correlation import ks_two_sample, rank_changes
+from .incident_store import IncidentStore
+from .incident_text import duration, material_change, summary
+from .processes import ProcessTable, Resource, attribute, resource_of
+
+__all__ = ["IncidentConfig", "IncidentTracker"]
+
+_IGNORED = ("cpu.core", "load.5", "load.15", "memory.available")
+"""Metrics that never open an incident: per-core noise, slow echoes and mirrors."""
+_STOCKS = ("memory.used", "memory.percent", "swap.percent", "disk.used", "disk.percent")
+"""Quantities that accumulate: once they stop moving, the incident is over."""
+_EXHAUSTION = (("memory.percent", "memory"), ("disk.percent", "disk"), ("swap.percent", "swap"))
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentConfig:
+    """How incidents are found and closed (seconds, except the ratios).
+
+    Args:
+        window: recent seconds compared with the baseline.
+        baseline_factor: the baseline is this many windows long, just before the window.
+        warmup: seconds of history before any incident can open.
+        quiet: seconds without a new anomaly before an incident may resolve.
+        min_score: smallest KS statistic D that confirms a change, in (0, 1].
+        max_p: largest KS p-value that confirms a change, in (0, 1).
+        keep: incidents kept in memory when there is no store.
+    """
+
+    window: float = 10.0
+    baseline_factor: int = 4
+    warmup: float = 60.0
+    quiet: float = 10.0
+    min_score: float = 0.7
+    max_p: float = 1e-3
+    keep: int = 200
+
+    def __post_init__(self) -> None:
+        check_number("window", self.window, minimum=0.0, exclusive_minimum=True)
+        check_int("baseline_factor", self.baseline_factor, minimum=1, maximum=100)
+        check_number("warmup", self.warmup, minimum=0.0)
+        check_number("quiet", self.quiet, minimum=0.0)
+        check_number("min_score", self.min_score, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        check_number("max_p", self.max_p, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        check_int("keep", self.keep, minimum=1)
+
+
+@dataclass(slots=True)
+class _Open:
+    incident: dict[str, Any]
+    triggers: dict[str, tuple[float, float, float]]  # metric -> baseline (q05, median, q95)
+    last_anomaly: float
+    scans: tuple[ProcessTable | None, ProcessTable | None]
+    resources: list[Resource]
+
+
+@final
+class IncidentTracker:
+    """Group anomalies into incidents, explain them, and keep them.
+
+    Args:
+        interval: seconds between ticks.
+        host: the host collector (its process scanner explains incidents; None: no
+            processes in incidents).
+        analyser: the host analyser (its forecasts give exhaustion times; optional).
+        store: where incidents are kept (None: the last ``config.keep`` in memory).
+        config: detection settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = 1.0,
+        host: Any = None,
+        analyser: Any = None,
+        store: IncidentStore | None = None,
+        config: IncidentConfig | None = None,
+    ) -> None:
+        self.interval = check_number("interval", interval, minimum=0.0, exclusive_minimum=True)
+        self.config = config or IncidentConfig()
+        self.host, self.analyser, self.store = host, analyser, store
+        self._n_window = max(3, math.ceil(self.config.window / self.interval))
+        self._n_base = self._n_window * self.config.baseline_factor
+        self._ring: deque[tuple[float, Mapping[str, float]]] = deque(
+            maxlen=self._n_window + self._n_base
+        )
+        self._flags: dict[str, float] = {}
+        self._first: float | None = None
+        self._open: _Open | None = None
+        self._recent: deque[dict[str, Any]] = deque(maxlen=self.config.keep)
+        self._ids = itertools.count(1)
+
+    # -- the tick ---------------------------------------------------------------------
+
+    def observe(
+        self, at: float, values: Mapping[str, float], analysis: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Take one tick; return the incidents that opened, changed or resolved."""
+        self._ring.append((at, values))
+        if self._first is None:
+            self._first = at
+        for name, result in analysis.items():
+            if isinstance(result, Mapping) and result.get("anomaly") and _eligible(name):
+                self._flags[name] = at
+        if at - self._first < self.config.warmup or len(self._ring) < self._n_window + self._n_base:
+            return []
+        fresh = [m for m, t in self._flags.items() if at - t <= self.config.window]
+        confirmed = self._confirm(fresh) if fresh else []
+        current = self._open
+        if current is None:
+            return [self._start(at, confirmed)] if confirmed else []
+        changed = False
+        for name in confirmed:
+            current.last_anomaly = at
+            if name not in current.triggers:
+                current.triggers[name] = self._band(name)
+                changed = True
+        changed |= self._refresh(current, at)
+        if at - current.last_anomaly >= self.config.quiet and self._settled(current):
+            return [self._resolve(current, at)]
+        return [self._publish(current, at)] if changed else []
+
+    def _matrix(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.array(
+            [[values.get(n, math.nan) for n in names] for _, values in self._ring],
+            dtype=np.float64,
+        ).T.reshape(len(names), -1)
+        return rows[:, -self._n_window :], rows[:, : -self._n_window]
+
+    def _confirm(self, names: list[str]) -> list[str]:
+        window, base = self._matrix(names)
+        d, p = ks_two_sample(window, base)
+        with np.errstate(invalid="ignore"):
+            shift = np.abs(np.nanmedian(window, axis=1) - np.nanmedian(base, axis=1))
+        floors = np.array([material_change(n) for n in names])
+        ok = (d >= self.config.min_score) & (p <= self.config.max_p) & (shift >= floors)
+        order = np.lexsort((-shift / np.maximum(floors, 1e-12), -d))
+        return [names[i] for i in order if ok[i]]
+
+    def _band(self, name: str) -> tuple[float, float, float]:
+        _, base = self._matrix([name])
+        q05, q50, q95 = np.nanquantile(base[0], [0.05, 0.5, 0.95])
+        return float(q05), float(q50), float(q95)
+
+    # -- opening, refreshing, resolving -----------------------------------------------
+
+    def _start(self, at: float, confirmed: list[str]) -> dict[str, Any]:
+        names = sorted({n for _, values in self._ring for n in values})
+        window, base = self._matrix(names)
+        ranked = rank_changes(names, window, base, top=10, max_p=self.config.max_p)
+        trigger_set = set(confirmed)
+        for row in ranked:
+            row["trigger"] = row["name"] in trigger_set
+        started = min(self._flags[n] for n in confirmed)
+        triggers = {n: self._band(n) for n in confirmed}
+        scans: tuple[ProcessTable | None, ProcessTable | None] = (None, None)
+        scanner = getattr(self.host, "scanner", None)
+        if scanner is not None:
+            scans = scanner.before(started)
+            self.host.scan_processes()
+        resources = list(dict.fromkeys(r for n in confirmed if (r := resource_of(n))))
+        incident: dict[str, Any] = {
+            "id": f"{int(started)}-{next(self._ids)}",
+            "status": "open",
+            "started": started,
+            "ended": None,
+            "updated": at,
+            "severity": "warning",
+            "summary": "",
+            "triggers": confirmed,
+            "metrics": ranked,
+            "processes": [],
+            "forecasts": [],
+        }
+        self._open = _Open(incident, triggers, at, scans, resources)
+        self._refresh(self._open, at)
+        return self._publish(self._open, at)
+
+    def _refresh(self, current: _Open, at: float) -> bool:
+        """Re-explain the incident with the latest scan and forecasts; True if it changed."""
+        incident = current.incident
+        before = (incident["processes"], incident["forecasts"], incident["summary"])
+        incident["processes"] = self._processes(current)
+        incident["forecasts"] = self._forecasts()
+        trigger = next(iter(current.triggers))
+        latest = self._ring[-1][1]
+        incident["summary"] = summary(
+            incident["started"],
+            trigger,
+            latest,
+            current.triggers[trigger][1],
+            incident["processes"],
+            incident["forecasts"],
+        )
+        incident["triggers"] = list(current.triggers)
+        incident["severity"] = _severity(latest, incident["forecasts"])
+        return (incident["processes"], incident["forecasts"], incident["summary"]) != before
+
+    def _processes(self, current: _Open) -> list[dict[str, Any]]:
+        scanner = getattr(self.host, "scanner", None)
+        base, start = current.scans
+        if scanner is None or start is None:
+            return []
+        tables = scanner.tables()
+        if not tables or tables[-1] is start:
+            return []
+        rows: list[dict[str, Any]] = []
+        resources: list[Resource] = current.resources or ["cpu"]
+        for resource in dict.fromkeys(resources):
+            pair = (base, start) if base is not None else None
+            rows += attribute(pair, start, tables[-1], resource)
+        return rows
+
+    def _forecasts(self) -> list[dict[str, Any]]:
+        analyser = self.analyser
+        if analyser is None:
+            return []
+        out: list[dict[str, Any]] = []
+        for metric, what in _EXHAUSTION:
+            f = analyser.forecast_with(metric, 100.0)
+            if f is None or f.time_to_threshold is None or f.trend != "rising":
+                continue
+            high = f"{duration(f.ttt_high)}" if f.ttt_high is not None else "much longer"
+            out.append(
+                {
+                    "metric": metric,
+                    "threshold": 100.0,
+                    "time_to_threshold": round(f.time_to_threshold, 1),
+                    "low": None if f.ttt_low is None else round(f.ttt_low, 1),
+                    "high": None if f.ttt_high is None else round(f.ttt_high, 1),
+                    "text": f"{what} full in ~{duration(f.time_to_threshold)} "
+                    f"({duration(f.ttt_low or 0.0)} to {high})",
+                }
+            )
+        return out
+
+    def _settled(self, current: _Open) -> bool:
+        names = list(current.triggers)
+        window, _ = self._matrix(names)
+        for i, name in enumerate(names):
+            recent = window[i][~np.isnan(window[i])]
+            if not recent.size:
+                continue
+            q05, _, q95 = current.triggers[name]
+            slack = material_change(name) / 2
+            back = q05 - slack <= float(np.median(recent)) <= q95 + slack
+            still = name.startswith(_STOCKS) and float(np.ptp(recent)) < slack
+            if not (back or still):
+                return False
+        return True
+
+    def _resolve(self, current: _Open, at: float) -> dict[str, Any]:
+        current.incident["status"] = "resolved"
+        current.incident["ended"] = at
+        self._open = None
+        self._flags.clear()
+        return self._publish(current, at)
+
+    def _publish(self, current: _Open, at: float) -> dict[str, Any]:
+        current.incident["updated"] = at
+        copy = dict(current.incident)
+        if self.store is not None:
+            self.store.save(copy)
+        else:
+            self._recent = deque(
+                (i for i in self._recent if i["id"] != copy["id"]), maxlen=self.config.keep
+            )
+            self._recent.appendleft(copy)
+        return copy
+
+    # -- reading ----------------------------------------------------------------------
+
+    def list(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Return incidents, newest first (see :meth:`IncidentStore.list`)."""
+        if self.store is not None:
+            return self.store.list(status, limit)
+        rows = [i for i in self._recent if status is None or i["status"] == status]
+        rows.sort(key=lambda i: i["started"], reverse=True)
+        return rows[:limit]
+
+    def get(self, ident: str) -> dict[str, Any] | None:
+        """Return the incident ``ident`` (None if unknown)."""
+        if self.store is not None:
+            return self.store.get(ident)
+        return next((i for i in self._recent if i["id"] == ident), None)
+
+    def open_count(self) -> int:
+        """Return 1 while an incident is open, else 0."""
+        return 0 if self._open is None else 1
+
+
+def _eligible(name: str) -> bool:
+    return not name.startswith(_IGNORED) and material_change(name) > 0
+
+
+def _severity(latest: Mapping[str, float], forecasts: list[dict[str, Any]]) -> str:
+    from .analysis import DEFAULT_THRESHOLDS
+
+    if any(latest.get(m, -math.inf) >= limit for m, limit in DEFAULT_THRESHOLDS.items()):
+        return "critical"
+    if any(f["time_to_threshold"] < 3600 for f in forecasts):
+        return "critical"
+    return "warning"
