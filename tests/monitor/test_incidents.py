@@ -165,15 +165,18 @@ def test_incidents_are_kept_in_sqlite_and_stale_open_ones_close_on_restart(
 
 
 def test_attribution_names_the_new_hog_even_when_the_cores_were_already_busy() -> None:
-    def table(at: float, rows: dict[int, tuple[str, float, int, float]]) -> ProcessTable:
-        return ProcessTable(at, at, rows)
+    def table(at: float, rows: dict[int, tuple[str, float, float]]) -> ProcessTable:
+        return ProcessTable(
+            at, at, {pid: (name, cpu, 10, 0.0, demand) for pid, (name, cpu, demand) in rows.items()}
+        )
 
-    # Two processes kept both cores busy; a hog arrives and takes a third of each.
-    t0 = table(0.0, {1: ("busy-a", 0.0, 10, 0.0), 2: ("busy-b", 0.0, 10, 0.0)})
-    t1 = table(5.0, {1: ("busy-a", 5.0, 10, 0.0), 2: ("busy-b", 5.0, 10, 0.0)})
+    # Two processes kept both cores busy; a hog arrives and takes a third of each. Each
+    # demands a full core all along (running or waiting).
+    t0 = table(0.0, {1: ("busy-a", 0.0, 0.0), 2: ("busy-b", 0.0, 0.0)})
+    t1 = table(5.0, {1: ("busy-a", 5.0, 5.0), 2: ("busy-b", 5.0, 5.0)})
     t2 = table(
         10.0,
-        {1: ("busy-a", 8.3, 10, 0.0), 2: ("busy-b", 8.3, 10, 0.0), 9: ("hog", 3.4, 10, 0.0)},
+        {1: ("busy-a", 8.3, 10.0), 2: ("busy-b", 8.3, 10.0), 9: ("hog", 3.4, 5.0)},
     )
     [top] = attribute((t0, t1), t1, t2, "cpu")
     assert (top["pid"], top["name"], top["share"], top["cpu_percent"]) == (9, "hog", 1.0, 68.0)
@@ -181,10 +184,14 @@ def test_attribution_names_the_new_hog_even_when_the_cores_were_already_busy() -
 
 
 def test_attribution_ranks_memory_growth_and_writes() -> None:
-    a = ProcessTable(0.0, 0.0, {1: ("db", 1.0, 100, 0.0), 2: ("leak", 1.0, 100, 0.0)})
-    b = ProcessTable(10.0, 10.0, {1: ("db", 1.0, 150, 5e8), 2: ("leak", 1.0, 1050, 1e6)})
+    a = ProcessTable(0.0, 0.0, {1: ("db", 1.0, 100, 0.0, 1.0), 2: ("leak", 1.0, 100, 0.0, 1.0)})
+    b = ProcessTable(10.0, 10.0, {1: ("db", 1.0, 150, 5e8, 1.0), 2: ("leak", 1.0, 1050, 1e6, 1.0)})
     assert [p["name"] for p in attribute(None, a, b, "memory")] == ["leak", "db"]
     assert attribute(None, a, b, "io")[0]["name"] == "db"
+    # Memory fell: the process that ended freed it.
+    c = ProcessTable(20.0, 20.0, {1: ("db", 1.0, 150, 5e8, 1.0)})
+    [freed] = attribute(None, b, c, "memory", falling=True)
+    assert (freed["name"], freed["share"], freed["memory_rss"]) == ("leak", 1.0, 0)
 
 
 def test_bad_settings_name_the_parameter() -> None:

@@ -52,6 +52,8 @@ def host_range(name: str) -> ValueRange:
     >>> host_range("cpu.core1"), host_range("disk.write_bps").low
     (ValueRange(low=0.0, high=100.0), 0.0)
     """
+    if name == "cpu.hogs":
+        return NON_NEGATIVE
     if name.startswith("cpu.") or name.endswith(".percent") or ".percent:" in name:
         return PERCENT
     if name.startswith("temp."):

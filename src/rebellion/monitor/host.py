@@ -7,7 +7,8 @@ expensive ones less often: the per-process scan every ``process_interval`` secon
 every ``slow_interval`` seconds. Process CPU% comes from ``cpu_times`` deltas between
 two scans, so no per-process state is kept in psutil. ``cpu.pressure`` (Linux PSI, the
 share of the last 10 s in which some task waited for a CPU) shows a new CPU hog even
-when every core was already busy.
+when every core was already busy; so does ``cpu.hogs``, the number of processes that
+demanded most of a core between the last two process scans.
 
 >>> from rebellion.testing import ManualClock
 >>> host = HostCollector(clock=ManualClock())
@@ -145,6 +146,8 @@ class HostCollector:
             values[f"temp.{name}"] = celsius
         if self._top and now - self._proc_at >= self._process_interval:
             self.scan_processes()
+        if self._top:
+            values["cpu.hogs"] = float(self.scanner.hogs())
         self.samples += 1
         return HostSample(self._clock.wall(), values, self._processes, disks)
 
@@ -212,7 +215,7 @@ class HostCollector:
         self._proc_at = table.mono
         elapsed = table.mono - before.mono if before is not None else 0.0
         rows: list[tuple[int, str, float, int]] = []
-        for pid, (name, busy, rss, _) in table.rows.items():
+        for pid, (name, busy, rss, _, _) in table.rows.items():
             old = before.rows.get(pid) if before is not None else None
             delta = busy - old[1] if old is not None and busy >= old[1] else 0.0
             rows.append((pid, name, delta, rss))

@@ -18,6 +18,7 @@ __all__ = ["duration", "label", "material_change", "readable", "summary"]
 _LABELS = {
     "cpu.total": "CPU",
     "cpu.pressure": "CPU pressure",
+    "cpu.hogs": "Processes hogging a CPU",
     "memory.percent": "Memory",
     "memory.used": "Memory used",
     "memory.available": "Memory available",
@@ -31,7 +32,11 @@ _LABELS = {
     "load.1": "Load",
 }
 
-_RESOURCE_WORDS = {"cpu": "the rise in CPU use", "memory": "the memory growth", "io": "the writes"}
+_RESOURCE_WORDS = {
+    "cpu": "the rise in CPU demand",
+    "memory": "the memory growth",
+    "io": "the writes",
+}
 
 
 def label(metric: str) -> str:
@@ -54,6 +59,8 @@ def readable(metric: str, value: float) -> str:
     """Return ``value`` of ``metric`` with its unit, rounded for a person."""
     if not math.isfinite(value):
         return "?"
+    if metric == "cpu.hogs":
+        return f"{value:.0f}"
     if metric.startswith("cpu.") or metric.endswith("percent"):
         return f"{value:.0f} %"
     if metric.endswith("_bps"):
@@ -81,6 +88,8 @@ def material_change(metric: str) -> float:
     A shift smaller than this is real but not worth a person's attention (memory use
     moving by a few megabytes), however significant the statistics find it.
     """
+    if metric == "cpu.hogs":
+        return 1.0
     if metric.startswith("cpu."):
         return 10.0
     if metric.endswith("percent"):
@@ -108,7 +117,7 @@ def summary(
 
     >>> summary(0.0, "cpu.total", {"cpu.total": 98.0}, 4.0,
     ...         [{"pid": 42, "name": "stress-ng-cpu", "share": 0.94, "resource": "cpu"}], [])
-    'CPU at 98 % since 00:00:00 UTC (was 4 %); stress-ng-cpu (pid 42) accounts for 94 % of the rise in CPU use.'
+    'CPU at 98 % since 00:00:00 UTC (was 4 %); stress-ng-cpu (pid 42) accounts for 94 % of the rise in CPU demand.'
     """  # noqa: E501
     since = time.strftime("%H:%M:%S UTC", time.gmtime(started))
     value = latest.get(trigger, math.nan)

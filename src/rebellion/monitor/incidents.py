@@ -5,7 +5,10 @@ becomes an incident when the metric's last ``window`` seconds differ from the ba
 just before them (``baseline_factor`` times as long) by a two-sample Kolmogorov-Smirnov
 test (D >= ``min_score``, p <= ``max_p``) *and* by a material amount
 (:func:`~rebellion.monitor.incident_text.material_change`): a lone spike or a tiny but
-significant drift opens nothing. Anomalies that overlap an open incident join it. When
+significant drift opens nothing. A process that begins to demand a whole core for a
+full process-scan interval (:class:`~rebellion.monitor.processes.HogWatch`) is a
+trigger too (``cpu.hogs``): on a machine whose cores were already busy it is the only
+sign a new CPU hog gives. Anomalies that overlap an open incident join it. When
 an incident opens, it is explained at once: every metric ranked by its KS score against
 the baseline, the processes ranked by their share of the rise in CPU, memory or writes
 (a process scan is taken on the spot and refined by later scans), and exhaustion
@@ -39,11 +42,13 @@ from .._validate import check_int, check_number
 from ..metrics.correlation import ks_two_sample, rank_changes
 from .incident_store import IncidentStore
 from .incident_text import duration, material_change, summary
-from .processes import ProcessTable, Resource, attribute, resource_of
+from .processes import HogWatch, ProcessTable, Resource, attribute, resource_of
 
 __all__ = ["IncidentConfig", "IncidentTracker"]
 
-_IGNORED = ("cpu.core", "load.5", "load.15", "memory.available")
+HOGS = "cpu.hogs"
+"""The trigger of a process that began to demand a whole core (see HogWatch)."""
+_IGNORED = ("cpu.hogs", "cpu.core", "load.5", "load.15", "memory.available")
 """Metrics that never open an incident: per-core noise, slow echoes and mirrors."""
 _STOCKS = ("memory.used", "memory.percent", "swap.percent", "disk.used", "disk.percent")
 """Quantities that accumulate: once they stop moving, the incident is over."""
@@ -89,6 +94,7 @@ class _Open:
     last_anomaly: float
     scans: tuple[ProcessTable | None, ProcessTable | None]
     resources: list[Resource]
+    hogs: set[int]
 
 
 @final
@@ -126,6 +132,7 @@ class IncidentTracker:
         self._open: _Open | None = None
         self._recent: deque[dict[str, Any]] = deque(maxlen=self.config.keep)
         self._ids = itertools.count(1)
+        self._hogs = HogWatch()
 
     # -- the tick ---------------------------------------------------------------------
 
@@ -139,23 +146,39 @@ class IncidentTracker:
         for name, result in analysis.items():
             if isinstance(result, Mapping) and result.get("anomaly") and _eligible(name):
                 self._flags[name] = at
+        hogs = self._watch_hogs()
         if at - self._first < self.config.warmup or len(self._ring) < self._n_window + self._n_base:
             return []
-        fresh = [m for m, t in self._flags.items() if at - t <= self.config.window]
+        fresh = [m for m, t in self._flags.items() if at - t <= self.config.window and m != HOGS]
         confirmed = self._confirm(fresh) if fresh else []
+        if hogs:
+            confirmed.insert(0, HOGS)
         current = self._open
         if current is None:
-            return [self._start(at, confirmed)] if confirmed else []
+            return [self._start(at, confirmed, hogs)] if confirmed else []
+        current.hogs |= hogs
         changed = False
         for name in confirmed:
             current.last_anomaly = at
             if name not in current.triggers:
                 current.triggers[name] = self._band(name)
+                resource = resource_of(name)
+                if resource is not None and resource not in current.resources:
+                    current.resources.append(resource)
                 changed = True
         changed |= self._refresh(current, at)
         if at - current.last_anomaly >= self.config.quiet and self._settled(current):
             return [self._resolve(current, at)]
         return [self._publish(current, at)] if changed else []
+
+    def _watch_hogs(self) -> set[int]:
+        scanner = getattr(self.host, "scanner", None)
+        if scanner is None:
+            return set()
+        new, began = self._hogs.update(scanner)
+        if new and began is not None:
+            self._flags[HOGS] = began
+        return new
 
     def _matrix(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         rows = np.array(
@@ -176,12 +199,14 @@ class IncidentTracker:
 
     def _band(self, name: str) -> tuple[float, float, float]:
         _, base = self._matrix([name])
+        if not np.isfinite(base[0]).any():
+            return math.nan, math.nan, math.nan
         q05, q50, q95 = np.nanquantile(base[0], [0.05, 0.5, 0.95])
         return float(q05), float(q50), float(q95)
 
     # -- opening, refreshing, resolving -----------------------------------------------
 
-    def _start(self, at: float, confirmed: list[str]) -> dict[str, Any]:
+    def _start(self, at: float, confirmed: list[str], hogs: set[int]) -> dict[str, Any]:
         names = sorted({n for _, values in self._ring for n in values})
         window, base = self._matrix(names)
         ranked = rank_changes(names, window, base, top=10, max_p=self.config.max_p)
@@ -209,7 +234,7 @@ class IncidentTracker:
             "processes": [],
             "forecasts": [],
         }
-        self._open = _Open(incident, triggers, at, scans, resources)
+        self._open = _Open(incident, triggers, at, scans, resources, set(hogs))
         self._refresh(self._open, at)
         return self._publish(self._open, at)
 
@@ -243,9 +268,16 @@ class IncidentTracker:
             return []
         rows: list[dict[str, Any]] = []
         resources: list[Resource] = current.resources or ["cpu"]
+        window, _ = self._matrix(list(current.triggers))
+        falling: dict[str, bool] = {}
+        for i, (name, (_, median, _)) in enumerate(current.triggers.items()):
+            resource = resource_of(name)
+            if resource is not None and resource not in falling and np.isfinite(window[i]).any():
+                falling[resource] = float(np.nanmedian(window[i])) < median
         for resource in dict.fromkeys(resources):
             pair = (base, start) if base is not None else None
-            rows += attribute(pair, start, tables[-1], resource)
+            down = falling.get(resource, False)
+            rows += attribute(pair, start, tables[-1], resource, falling=down)
         return rows
 
     def _forecasts(self) -> list[dict[str, Any]]:
@@ -275,6 +307,10 @@ class IncidentTracker:
         names = list(current.triggers)
         window, _ = self._matrix(names)
         for i, name in enumerate(names):
+            if name == HOGS and current.hogs:
+                if self._hogs.still_hogging(current.hogs):
+                    return False
+                continue
             recent = window[i][~np.isnan(window[i])]
             if not recent.size:
                 continue

@@ -5,12 +5,19 @@
 a statm and an io file each) and keeps the last few scans' cumulative counters as
 :class:`ProcessTable` objects. :func:`attribute` compares the rate of every process
 during a period with its rate in the period before (a process that did not exist yet
-had a rate of 0) and ranks the processes by their share of the rise. Comparing rates
-rather than levels is what makes the verdict independent of machine speed and load: a
-hog that takes a core from processes already busy shows up as the one whose use rose.
+had a rate of 0) and ranks the processes by their share of the rise (or of the fall).
+Comparing rates rather than levels is what makes the verdict independent of machine
+speed and load. CPU is measured as *demand*: CPU time plus the time the process was
+runnable but waiting for a core (Linux schedstat), so a busy loop demands one core
+whether it gets the whole core on an idle machine or a tenth of it on a saturated one.
+:meth:`ProcessScanner.hogs` counts the processes demanding most of a core: the host
+reports it as ``cpu.hogs``, the one CPU metric a new hog moves when every core was
+already busy.
 
->>> a = ProcessTable(0.0, 0.0, {1: ("idle", 1.0, 100, 0.0)})
->>> b = ProcessTable(10.0, 10.0, {1: ("idle", 1.1, 100, 0.0), 2: ("hog", 9.0, 200, 0.0)})
+>>> a = ProcessTable(0.0, 0.0, {1: ("idle", 1.0, 100, 0.0, 1.0)})
+>>> b = ProcessTable(
+...     10.0, 10.0, {1: ("idle", 1.1, 100, 0.0, 1.1), 2: ("hog", 9.0, 200, 0.0, 9.0)}
+... )
 >>> [(p["name"], p["share"]) for p in attribute(None, a, b, "cpu")]
 [('hog', 0.989), ('idle', 0.011)]
 """
@@ -26,11 +33,13 @@ import psutil
 from .._clock import Clock
 from .._validate import check_clock, check_int
 
-__all__ = ["ProcessScanner", "ProcessTable", "Resource", "attribute", "resource_of"]
+__all__ = ["HogWatch", "ProcessScanner", "ProcessTable", "Resource", "attribute", "resource_of"]
 
 Resource = Literal["cpu", "memory", "io"]
-Row = tuple[str, float, int, float]
-"""name, CPU seconds (user + system), resident bytes, bytes written (write syscalls)."""
+Row = tuple[str, float, int, float, float]
+"""name, CPU seconds (user + system), resident bytes, bytes written (write syscalls),
+CPU demand seconds (CPU seconds plus time spent runnable but waiting for a CPU)."""
+_FIELDS = {"cpu": 4, "memory": 2, "io": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,7 @@ class ProcessScanner:
     def __init__(self, *, clock: Clock | None = None, keep: int = 12) -> None:
         self._clock = check_clock(clock)
         self._tables: deque[ProcessTable] = deque(maxlen=check_int("keep", keep, minimum=2))
+        self._schedstat = True
 
     def scan(self) -> ProcessTable:
         """Read every process's counters now and remember them."""
@@ -82,10 +92,36 @@ class ProcessScanner:
                 continue
             io = info.get("io_counters")
             written = float(getattr(io, "write_chars", getattr(io, "write_bytes", 0.0)))
-            rows[proc.pid] = (info.get("name") or "?", cpu.user + cpu.system, memory.rss, written)
+            busy = cpu.user + cpu.system
+            demand = busy + self._waited(proc.pid)
+            rows[proc.pid] = (info.get("name") or "?", busy, memory.rss, written, demand)
         table = ProcessTable(self._clock.wall(), self._clock.monotonic(), rows)
         self._tables.append(table)
         return table
+
+    def _waited(self, pid: int) -> float:
+        """Return the seconds ``pid`` spent runnable but waiting (0 without schedstat)."""
+        if not self._schedstat:
+            return 0.0
+        try:
+            with open(f"/proc/{pid}/schedstat", encoding="ascii") as stat:
+                return int(stat.read().split()[1]) / 1e9
+        except FileNotFoundError:
+            return 0.0  # the process just ended
+        except (OSError, ValueError, IndexError):
+            self._schedstat = False  # not Linux, or no schedstats: demand is CPU time
+            return 0.0
+
+    def demand(self) -> dict[int, float]:
+        """Return each process's CPU demand (cores) between the last two scans."""
+        if len(self._tables) < 2:
+            return {}
+        return _rates(self._tables[-2], self._tables[-1], "cpu")
+
+    def hogs(self, threshold: float = 0.8) -> int:
+        """Return how many processes demanded at least ``threshold`` cores between the
+        last two scans."""
+        return sum(1 for rate in self.demand().values() if rate >= threshold)
 
     def tables(self) -> list[ProcessTable]:
         """Return the kept scans, oldest first."""
@@ -103,7 +139,7 @@ def _rates(start: ProcessTable, end: ProcessTable, resource: Resource) -> dict[i
     elapsed = end.mono - start.mono
     if elapsed <= 0:
         return {}
-    field = {"cpu": 1, "memory": 2, "io": 3}[resource]
+    field = _FIELDS[resource]
     out: dict[int, float] = {}
     for pid, row in end.rows.items():
         old = start.rows.get(pid)
@@ -112,6 +148,22 @@ def _rates(start: ProcessTable, end: ProcessTable, resource: Resource) -> dict[i
         if resource != "memory":
             delta = max(delta, 0.0)  # a reused pid or a counter reset is not negative use
         out[pid] = delta / elapsed
+    if resource == "memory":
+        for pid, row in start.rows.items():
+            if pid not in end.rows:
+                out[pid] = -float(row[2]) / elapsed  # it ended: its memory was freed
+    return out
+
+
+def _cpu_use(start: ProcessTable, end: ProcessTable) -> dict[int, float]:
+    elapsed = end.mono - start.mono
+    if elapsed <= 0:
+        return {}
+    out: dict[int, float] = {}
+    for pid, row in end.rows.items():
+        old = start.rows.get(pid)
+        then = old[1] if old is not None and old[0] == row[0] else 0.0
+        out[pid] = max(row[1] - then, 0.0) / elapsed
     return out
 
 
@@ -122,6 +174,7 @@ def attribute(
     resource: Resource,
     *,
     top: int = 5,
+    falling: bool = False,
 ) -> list[dict[str, Any]]:
     """Rank processes by their share of the rise in ``resource`` use from ``start`` to ``end``.
 
@@ -133,16 +186,18 @@ def attribute(
         resource: ``"cpu"`` (CPU seconds), ``"memory"`` (resident bytes) or ``"io"``
             (bytes written).
         top: rows returned.
+        falling: rank by the share of a fall instead (memory freed, writes stopped).
 
     Returns:
         Rows ``{"pid", "name", "share", "resource", "rate", "cpu_percent",
         "memory_rss"}``, largest share first; ``share`` is the process's part of the
-        summed rises (0-1), ``rate`` its rise per second (CPU: cores).
+        summed rises (0-1), ``rate`` its rise per second (CPU: cores of demand).
     """
     during = _rates(start, end, resource)
     usual = _rates(*baseline, resource) if baseline is not None else {}
-    cpu = _rates(start, end, "cpu") if resource != "cpu" else during
-    rises = {pid: rate - usual.get(pid, 0.0) for pid, rate in during.items()}
+    cpu = _cpu_use(start, end)
+    sign = -1.0 if falling else 1.0
+    rises = {pid: sign * (rate - usual.get(pid, 0.0)) for pid, rate in during.items()}
     total = sum(r for r in rises.values() if r > 0)
     if total <= 0:
         return []
@@ -150,12 +205,49 @@ def attribute(
     return [
         {
             "pid": pid,
-            "name": end.rows[pid][0],
+            "name": (end.rows.get(pid) or start.rows[pid])[0],
             "share": round(rises[pid] / total, 3),
             "resource": resource,
             "rate": round(rises[pid], 4),
             "cpu_percent": round(100.0 * cpu.get(pid, 0.0), 1),
-            "memory_rss": end.rows[pid][2],
+            "memory_rss": end.rows[pid][2] if pid in end.rows else 0,
         }
         for pid in ranked[:top]
     ]
+
+
+@final
+class HogWatch:
+    """Notice processes that begin to demand a whole core for a full scan interval.
+
+    A hog known since it was first seen stays known until its demand falls below
+    ``calm``; only a process that *starts* hogging is news. On a saturated machine this
+    is the one CPU signal a new hog gives (every core was already busy).
+
+    Args:
+        threshold: cores of demand that make a hog.
+        calm: cores of demand below which a hog is one no longer.
+    """
+
+    def __init__(self, threshold: float = 0.8, calm: float = 0.5) -> None:
+        self.threshold, self.calm = threshold, calm
+        self._known: set[int] = set()
+        self._seen: ProcessTable | None = None
+        self._demand: dict[int, float] = {}
+
+    def update(self, scanner: ProcessScanner) -> tuple[set[int], float | None]:
+        """Read the newest scan once; return new hogs and when their hogging began."""
+        tables = scanner.tables()
+        if len(tables) < 2 or tables[-1] is self._seen:
+            return set(), None
+        self._seen = tables[-1]
+        self._demand = scanner.demand()
+        hogging = {pid for pid, rate in self._demand.items() if rate >= self.threshold}
+        self._known = {p for p in self._known if self._demand.get(p, 0.0) >= self.calm}
+        new = hogging - self._known
+        self._known |= hogging
+        return new, tables[-2].at
+
+    def still_hogging(self, pids: set[int]) -> bool:
+        """Return True while one of ``pids`` demands at least ``calm`` cores."""
+        return any(self._demand.get(pid, 0.0) >= self.calm for pid in pids)
