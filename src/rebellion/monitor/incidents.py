@@ -8,14 +8,17 @@ test (D >= ``min_score``, p <= ``max_p``) *and* by a material amount
 significant drift opens nothing. A process that begins to demand a whole core for a
 full process-scan interval (:class:`~rebellion.monitor.processes.HogWatch`) is a
 trigger too (``cpu.hogs``): on a machine whose cores were already busy it is the only
-sign a new CPU hog gives. Anomalies that overlap an open incident join it. When
-an incident opens, it is explained at once: every metric ranked by its KS score against
+sign a new CPU hog gives. Anomalies that overlap an open incident's start (within one
+baseline, ``window * baseline_factor`` seconds) join it; later ones open their own, so
+a busy machine's churn does not chain into one endless incident. When an incident
+opens, it is explained at once: every metric ranked by its KS score against
 the baseline, the processes ranked by their share of the rise in CPU, memory or writes
 (a process scan is taken on the spot and refined by later scans), and exhaustion
 forecasts (memory or disk full in X) where a significant trend points there. It
-resolves once no new anomaly came for ``quiet`` seconds and every metric that made it
-is back within its baseline's band, or, for quantities that accumulate (memory, disk),
-has stopped moving.
+resolves once no new anomaly came for ``quiet`` seconds, no process whose hogging
+triggered it still hogs, and every metric that made it is back within its baseline's
+band or, for quantities that accumulate (memory, disk), has stopped moving. A level that
+stays changed without a new anomaly for ``settle`` seconds is the new normal: resolved.
 
 >>> from rebellion.testing import ManualClock
 >>> tracker = IncidentTracker(interval=1.0, config=IncidentConfig(window=5, warmup=20))
@@ -52,6 +55,7 @@ _IGNORED = ("cpu.hogs", "cpu.core", "load.5", "load.15", "memory.available")
 """Metrics that never open an incident: per-core noise, slow echoes and mirrors."""
 _STOCKS = ("memory.used", "memory.percent", "swap.percent", "disk.used", "disk.percent")
 """Quantities that accumulate: once they stop moving, the incident is over."""
+_REFRESH = 5.0  # seconds between re-explanations of an open incident without a new scan
 _EXHAUSTION = (("memory.percent", "memory"), ("disk.percent", "disk"), ("swap.percent", "swap"))
 
 
@@ -67,6 +71,8 @@ class IncidentConfig:
         min_score: smallest KS statistic D that confirms a change, in (0, 1].
         max_p: largest KS p-value that confirms a change, in (0, 1).
         keep: incidents kept in memory when there is no store.
+        settle: seconds without a new anomaly after which a metric still away from its
+            baseline is taken as its new normal (the incident resolves).
     """
 
     window: float = 10.0
@@ -76,6 +82,7 @@ class IncidentConfig:
     min_score: float = 0.7
     max_p: float = 1e-3
     keep: int = 200
+    settle: float = 120.0
 
     def __post_init__(self) -> None:
         check_number("window", self.window, minimum=0.0, exclusive_minimum=True)
@@ -85,6 +92,7 @@ class IncidentConfig:
         check_number("min_score", self.min_score, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_number("max_p", self.max_p, minimum=0.0, maximum=1.0, exclusive_minimum=True)
         check_int("keep", self.keep, minimum=1)
+        check_number("settle", self.settle, minimum=0.0)
 
 
 @dataclass(slots=True)
@@ -95,6 +103,9 @@ class _Open:
     scans: tuple[ProcessTable | None, ProcessTable | None]
     resources: list[Resource]
     hogs: set[int]
+    started_mono: float  # the tick time it opened at: anomalies join within a horizon
+    explained: ProcessTable | None = None  # the newest scan its processes come from
+    refreshed: float = -math.inf
 
 
 @final
@@ -129,7 +140,8 @@ class IncidentTracker:
         )
         self._flags: dict[str, float] = {}
         self._first: float | None = None
-        self._open: _Open | None = None
+        self._open: list[_Open] = []
+        self._join = self.config.window * self.config.baseline_factor
         self._recent: deque[dict[str, Any]] = deque(maxlen=self.config.keep)
         self._ids = itertools.count(1)
         self._hogs = HogWatch()
@@ -153,23 +165,51 @@ class IncidentTracker:
         confirmed = self._confirm(fresh) if fresh else []
         if hogs:
             confirmed.insert(0, HOGS)
-        current = self._open
-        if current is None:
-            return [self._start(at, confirmed, hogs)] if confirmed else []
-        current.hogs |= hogs
-        changed = False
+        changed: dict[str, _Open] = {}
+        if confirmed:
+            self._assign(at, confirmed, hogs, changed)
+        out: list[dict[str, Any]] = []
+        newest = self._newest_scan()
+        for current in list(self._open):
+            stale = at - current.refreshed >= _REFRESH or newest is not current.explained
+            if stale or current.incident["id"] in changed:
+                current.explained, current.refreshed = newest, at
+                if self._refresh(current) or current.incident["id"] in changed:
+                    changed[current.incident["id"]] = current
+            if at - current.last_anomaly >= self.config.quiet and self._settled(current, at):
+                out.append(self._resolve(current, at))
+                changed.pop(current.incident["id"], None)
+        return out + [self._publish(c, at) for c in changed.values()]
+
+    def _assign(
+        self, at: float, confirmed: list[str], hogs: set[int], changed: dict[str, _Open]
+    ) -> None:
+        """Join each confirmed anomaly to an open incident it overlaps, or open one."""
+        fresh: list[str] = []
         for name in confirmed:
-            current.last_anomaly = at
-            if name not in current.triggers:
-                current.triggers[name] = self._band(name)
+            known = next((c for c in self._open if name in c.triggers), None)
+            joinable = next((c for c in self._open if at - c.started_mono <= self._join), None)
+            target = known or joinable
+            if target is None:
+                fresh.append(name)
+                continue
+            target.last_anomaly = at
+            if name == HOGS:
+                target.hogs |= hogs
+            if name not in target.triggers:
+                target.triggers[name] = self._band(name)
                 resource = resource_of(name)
-                if resource is not None and resource not in current.resources:
-                    current.resources.append(resource)
-                changed = True
-        changed |= self._refresh(current, at)
-        if at - current.last_anomaly >= self.config.quiet and self._settled(current):
-            return [self._resolve(current, at)]
-        return [self._publish(current, at)] if changed else []
+                if resource is not None and resource not in target.resources:
+                    target.resources.append(resource)
+                changed[target.incident["id"]] = target
+        if fresh:
+            current = self._start(at, fresh, hogs if HOGS in fresh else set())
+            changed[current.incident["id"]] = current
+
+    def _newest_scan(self) -> ProcessTable | None:
+        scanner = getattr(self.host, "scanner", None)
+        tables = scanner.tables() if scanner is not None else []
+        return tables[-1] if tables else None
 
     def _watch_hogs(self) -> set[int]:
         scanner = getattr(self.host, "scanner", None)
@@ -206,7 +246,7 @@ class IncidentTracker:
 
     # -- opening, refreshing, resolving -----------------------------------------------
 
-    def _start(self, at: float, confirmed: list[str], hogs: set[int]) -> dict[str, Any]:
+    def _start(self, at: float, confirmed: list[str], hogs: set[int]) -> _Open:
         names = sorted({n for _, values in self._ring for n in values})
         window, base = self._matrix(names)
         ranked = rank_changes(names, window, base, top=10, max_p=self.config.max_p)
@@ -234,11 +274,13 @@ class IncidentTracker:
             "processes": [],
             "forecasts": [],
         }
-        self._open = _Open(incident, triggers, at, scans, resources, set(hogs))
-        self._refresh(self._open, at)
-        return self._publish(self._open, at)
+        current = _Open(incident, triggers, at, scans, resources, set(hogs), at)
+        self._open.append(current)
+        current.explained = self._newest_scan()
+        self._refresh(current)
+        return current
 
-    def _refresh(self, current: _Open, at: float) -> bool:
+    def _refresh(self, current: _Open) -> bool:
         """Re-explain the incident with the latest scan and forecasts; True if it changed."""
         incident = current.incident
         before = (incident["processes"], incident["forecasts"], incident["summary"])
@@ -303,14 +345,14 @@ class IncidentTracker:
             )
         return out
 
-    def _settled(self, current: _Open) -> bool:
-        names = list(current.triggers)
+    def _settled(self, current: _Open, at: float) -> bool:
+        if current.hogs and self._hogs.still_hogging(current.hogs):
+            return False
+        if at - current.last_anomaly >= self.config.settle:
+            return True  # changed, but no anomaly for so long: this level is the new normal
+        names = [n for n in current.triggers if n != HOGS]
         window, _ = self._matrix(names)
         for i, name in enumerate(names):
-            if name == HOGS and current.hogs:
-                if self._hogs.still_hogging(current.hogs):
-                    return False
-                continue
             recent = window[i][~np.isnan(window[i])]
             if not recent.size:
                 continue
@@ -325,8 +367,9 @@ class IncidentTracker:
     def _resolve(self, current: _Open, at: float) -> dict[str, Any]:
         current.incident["status"] = "resolved"
         current.incident["ended"] = at
-        self._open = None
-        self._flags.clear()
+        self._open.remove(current)
+        for name in current.triggers:
+            self._flags.pop(name, None)
         return self._publish(current, at)
 
     def _publish(self, current: _Open, at: float) -> dict[str, Any]:
@@ -358,8 +401,8 @@ class IncidentTracker:
         return next((i for i in self._recent if i["id"] == ident), None)
 
     def open_count(self) -> int:
-        """Return 1 while an incident is open, else 0."""
-        return 0 if self._open is None else 1
+        """Return how many incidents are open."""
+        return len(self._open)
 
 
 def _eligible(name: str) -> bool:
