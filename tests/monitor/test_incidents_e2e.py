@@ -86,11 +86,6 @@ class Monitor:
             time.sleep(0.5)
         return None
 
-    def quiet(self, timeout: float = 90.0) -> None:
-        """Wait (bounded) until no incident is open, so a load's incident is its own."""
-        self.wait_for(lambda rows: {} if not any(r["status"] == "open" for r in rows) else None,
-                      timeout)  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def monitor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitor]:
@@ -148,10 +143,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def blamed(
-    families: tuple[str, ...], pids: Callable[[], set[int]]
+    families: tuple[str, ...], resource: str, pids: Callable[[], set[int]]
 ) -> Callable[[list[dict[str, Any]]], dict[str, Any] | None]:
-    """Find an open incident triggered by a metric of one of ``families`` whose top
-    processes name one of ``pids()``."""
+    """Find an open incident triggered by a metric of one of ``families`` that ranks one
+    of ``pids()`` first among the processes explaining ``resource``."""
 
     def check(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         ours = pids()
@@ -160,11 +155,20 @@ def blamed(
                 continue
             # An incident already open when the load began is joined, not duplicated.
             named = any(t.startswith(families) for t in row["triggers"])
-            if named and any(p["pid"] in ours for p in row["processes"][:3]):
+            ranked = [p["pid"] for p in row["processes"] if p["resource"] == resource]
+            if named and ranked and ranked[0] in ours:
                 return row
         return None
 
     return check
+
+
+def shown(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (r["id"], r["status"], r["triggers"], [(p["name"], p["pid"], p["resource"], p["share"])
+                                              for p in r["processes"][:6]])
+        for r in rows
+    ]  # fmt: skip
 
 
 def resolved(ident: str) -> Callable[[list[dict[str, Any]]], dict[str, Any] | None]:
@@ -194,7 +198,6 @@ def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(monitor: Monitor) 
         if os.environ.get("CI") == "true":
             pytest.fail("stress-ng is not installed (make test installs it)")
         pytest.skip("stress-ng is not installed")
-    monitor.quiet()
     hog = subprocess.Popen(
         [binary, "--cpu", "1", "--timeout", "150s", "--quiet"],
         stdout=subprocess.DEVNULL,
@@ -202,8 +205,8 @@ def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(monitor: Monitor) 
     )
     try:
         handle = psutil.Process(hog.pid)
-        found = monitor.wait_for(blamed(("cpu.", "load."), lambda: tree(handle)), DETECT)
-        assert found is not None, monitor.incidents(limit=5)
+        found = monitor.wait_for(blamed(("cpu.", "load."), "cpu", lambda: tree(handle)), DETECT)
+        assert found is not None, shown(monitor.incidents(limit=5))
         assert "stress-ng" in found["summary"] or any(
             "stress-ng" in p["name"] for p in found["processes"]
         )
@@ -213,33 +216,27 @@ def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(monitor: Monitor) 
 
 
 def test_a_growing_allocation_opens_an_incident_naming_memory(monitor: Monitor) -> None:
-    monitor.quiet()
     child = subprocess.Popen(
         [sys.executable, "-c", ALLOCATOR, "32", "0.5"],  # 64 MB every 0.5 s, 2 GB at most
         stdout=subprocess.DEVNULL,
     )
     try:
-        found = monitor.wait_for(blamed(("memory.",), lambda: {child.pid}), DETECT)
-        assert found is not None, monitor.incidents(limit=5)
-        top = next(p for p in found["processes"] if p["pid"] == child.pid)
-        assert top["resource"] == "memory"
+        found = monitor.wait_for(blamed(("memory.",), "memory", lambda: {child.pid}), DETECT)
+        assert found is not None, shown(monitor.incidents(limit=5))
     finally:
         stop(child)
     assert monitor.wait_for(resolved(found["id"]), RESOLVE) is not None
 
 
 def test_a_growing_file_opens_an_incident_naming_the_disk(monitor: Monitor, tmp_path: Path) -> None:
-    monitor.quiet()
     target = tmp_path / "growing.bin"
     child = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(target), "200", "0.1"],  # ~80 MB/s, 1.6 GB at most
         stdout=subprocess.DEVNULL,
     )
     try:
-        found = monitor.wait_for(blamed(("disk.",), lambda: {child.pid}), DETECT)
-        assert found is not None, monitor.incidents(limit=5)
-        top = next(p for p in found["processes"] if p["pid"] == child.pid)
-        assert top["resource"] == "io"
+        found = monitor.wait_for(blamed(("disk.",), "io", lambda: {child.pid}), DETECT)
+        assert found is not None, shown(monitor.incidents(limit=5))
     finally:
         stop(child)
         target.unlink(missing_ok=True)

@@ -187,7 +187,8 @@ class IncidentTracker:
         """Join each confirmed anomaly to an open incident it overlaps, or open one."""
         fresh: list[str] = []
         for name in confirmed:
-            known = next((c for c in self._open if name in c.triggers), None)
+            # A metric that flags again belongs to its incident; a new hog is news.
+            known = next((c for c in self._open if name in c.triggers and name != HOGS), None)
             joinable = next((c for c in self._open if at - c.started_mono <= self._join), None)
             target = known or joinable
             if target is None:
