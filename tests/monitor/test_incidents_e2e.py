@@ -9,7 +9,7 @@ machine did before it (the KS baseline, each process's own earlier rate), never 
 absolute levels, so they hold on a machine that is busy with other work.
 
 Wall time: ~50 s warm-up, the idle stretch (``INCIDENTS_E2E_IDLE_SECONDS``, default
-60) and ~30-50 s per load.
+30) and ~30-60 s per load.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ INTERVAL = 0.5
 WARMUP = 30.0
 DETECT = 30.0  # seconds a load has to open its incident
 RESOLVE = 90.0  # generous: the band check waits for a full window of normal samples
-IDLE = float(os.environ.get("INCIDENTS_E2E_IDLE_SECONDS", "60"))
+IDLE = float(os.environ.get("INCIDENTS_E2E_IDLE_SECONDS", "30"))
 
 ALLOCATOR = """
 import sys, time
