@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,7 @@ def _damped_sum(phi: float, steps: int) -> float:
     return float(steps) if phi == 1.0 else phi * (1.0 - phi**steps) / (1.0 - phi)
 
 
+@final
 class Smoothers:
     """Level, damped-trend and their seasonal twins for ``n`` series."""
 

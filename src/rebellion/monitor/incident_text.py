@@ -13,7 +13,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["duration", "label", "material_change", "readable", "summary"]
+__all__ = [
+    "duration",
+    "exhaustion",
+    "label",
+    "material_change",
+    "readable",
+    "severity",
+    "summary",
+]
+
+_EXHAUSTION = (("memory.percent", "memory"), ("disk.percent", "disk"), ("swap.percent", "swap"))
 
 _LABELS = {
     "cpu.total": "CPU",
@@ -135,3 +145,46 @@ def summary(
     for forecast in forecasts[:1]:
         text += f"; {forecast['text']}"
     return text + "."
+
+
+def exhaustion(analyser: Any) -> list[dict[str, Any]]:
+    """Return "memory/disk/swap full in X" forecasts where a significant trend points there.
+
+    Args:
+        analyser: a :class:`~rebellion.monitor.analysis.HostAnalyser` (None: no forecasts).
+    """
+    if analyser is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for metric, what in _EXHAUSTION:
+        f = analyser.forecast_with(metric, 100.0)
+        if f is None or f.time_to_threshold is None or f.trend != "rising":
+            continue
+        high = duration(f.ttt_high) if f.ttt_high is not None else "much longer"
+        out.append(
+            {
+                "metric": metric,
+                "threshold": 100.0,
+                "time_to_threshold": round(f.time_to_threshold, 1),
+                "low": None if f.ttt_low is None else round(f.ttt_low, 1),
+                "high": None if f.ttt_high is None else round(f.ttt_high, 1),
+                "text": f"{what} full in ~{duration(f.time_to_threshold)} "
+                f"({duration(f.ttt_low or 0.0)} to {high})",
+            }
+        )
+    return out
+
+
+def severity(latest: Mapping[str, float], forecasts: Sequence[Mapping[str, Any]]) -> str:
+    """Return ``"critical"`` past an alert threshold or when full within the hour.
+
+    >>> severity({"cpu.total": 97.0}, []), severity({"cpu.total": 50.0}, [])
+    ('critical', 'warning')
+    """
+    from .analysis import DEFAULT_THRESHOLDS
+
+    if any(latest.get(m, -math.inf) >= limit for m, limit in DEFAULT_THRESHOLDS.items()):
+        return "critical"
+    if any(float(f["time_to_threshold"]) < 3600 for f in forecasts):
+        return "critical"
+    return "warning"

@@ -44,7 +44,7 @@ import numpy as np
 from .._validate import check_int, check_number
 from ..metrics.correlation import ks_two_sample, rank_changes
 from .incident_store import IncidentStore
-from .incident_text import duration, material_change, summary
+from .incident_text import exhaustion, material_change, severity, summary
 from .processes import HogWatch, ProcessTable, Resource, attribute, resource_of
 
 __all__ = ["IncidentConfig", "IncidentTracker"]
@@ -56,7 +56,6 @@ _IGNORED = ("cpu.hogs", "cpu.core", "load.5", "load.15", "memory.available")
 _STOCKS = ("memory.used", "memory.percent", "swap.percent", "disk.used", "disk.percent")
 """Quantities that accumulate: once they stop moving, the incident is over."""
 _REFRESH = 5.0  # seconds between re-explanations of an open incident without a new scan
-_EXHAUSTION = (("memory.percent", "memory"), ("disk.percent", "disk"), ("swap.percent", "swap"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +285,7 @@ class IncidentTracker:
         incident = current.incident
         before = (incident["processes"], incident["forecasts"], incident["summary"])
         incident["processes"] = self._processes(current)
-        incident["forecasts"] = self._forecasts()
+        incident["forecasts"] = exhaustion(self.analyser)
         trigger = next(iter(current.triggers))
         latest = self._ring[-1][1]
         incident["summary"] = summary(
@@ -298,7 +297,7 @@ class IncidentTracker:
             incident["forecasts"],
         )
         incident["triggers"] = list(current.triggers)
-        incident["severity"] = _severity(latest, incident["forecasts"])
+        incident["severity"] = severity(latest, incident["forecasts"])
         return (incident["processes"], incident["forecasts"], incident["summary"]) != before
 
     def _processes(self, current: _Open) -> list[dict[str, Any]]:
@@ -322,29 +321,6 @@ class IncidentTracker:
             down = falling.get(resource, False)
             rows += attribute(pair, start, tables[-1], resource, falling=down)
         return rows
-
-    def _forecasts(self) -> list[dict[str, Any]]:
-        analyser = self.analyser
-        if analyser is None:
-            return []
-        out: list[dict[str, Any]] = []
-        for metric, what in _EXHAUSTION:
-            f = analyser.forecast_with(metric, 100.0)
-            if f is None or f.time_to_threshold is None or f.trend != "rising":
-                continue
-            high = f"{duration(f.ttt_high)}" if f.ttt_high is not None else "much longer"
-            out.append(
-                {
-                    "metric": metric,
-                    "threshold": 100.0,
-                    "time_to_threshold": round(f.time_to_threshold, 1),
-                    "low": None if f.ttt_low is None else round(f.ttt_low, 1),
-                    "high": None if f.ttt_high is None else round(f.ttt_high, 1),
-                    "text": f"{what} full in ~{duration(f.time_to_threshold)} "
-                    f"({duration(f.ttt_low or 0.0)} to {high})",
-                }
-            )
-        return out
 
     def _settled(self, current: _Open, at: float) -> bool:
         if current.hogs and self._hogs.still_hogging(current.hogs):
@@ -408,13 +384,3 @@ class IncidentTracker:
 
 def _eligible(name: str) -> bool:
     return not name.startswith(_IGNORED) and material_change(name) > 0
-
-
-def _severity(latest: Mapping[str, float], forecasts: list[dict[str, Any]]) -> str:
-    from .analysis import DEFAULT_THRESHOLDS
-
-    if any(latest.get(m, -math.inf) >= limit for m, limit in DEFAULT_THRESHOLDS.items()):
-        return "critical"
-    if any(f["time_to_threshold"] < 3600 for f in forecasts):
-        return "critical"
-    return "warning"
