@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 INTERVAL = 0.5
 WARMUP = 30.0
 DETECT = 30.0  # seconds a load has to open its incident
-RESOLVE = 90.0  # generous: the band check waits for a full window of normal samples
+RESOLVE = 180.0  # generous: joined metrics may need their whole "settle" time
 IDLE = float(os.environ.get("INCIDENTS_E2E_IDLE_SECONDS", "30"))
 
 ALLOCATOR = """

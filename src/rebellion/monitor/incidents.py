@@ -8,9 +8,10 @@ test (D >= ``min_score``, p <= ``max_p``) *and* by a material amount
 significant drift opens nothing. A process that begins to demand a whole core for a
 full process-scan interval (:class:`~rebellion.monitor.processes.HogWatch`) is a
 trigger too (``cpu.hogs``): on a machine whose cores were already busy it is the only
-sign a new CPU hog gives. Anomalies that overlap an open incident's start (within one
-baseline, ``window * baseline_factor`` seconds) join it; later ones open their own, so
-a busy machine's churn does not chain into one endless incident. When an incident
+sign a new CPU hog gives (hogs that began in the same scan make one incident). Other
+anomalies that overlap an open incident's start (within one baseline,
+``window * baseline_factor`` seconds) join it; later ones open their own, so a busy
+machine's churn does not chain into one endless incident. When an incident
 opens, it is explained at once: every metric ranked by its KS score against
 the baseline, the processes ranked by their share of the rise in CPU, memory or writes
 (a process scan is taken on the spot and refined by later scans), and exhaustion
@@ -81,7 +82,7 @@ class IncidentConfig:
     min_score: float = 0.7
     max_p: float = 1e-3
     keep: int = 200
-    settle: float = 120.0
+    settle: float = 60.0
 
     def __post_init__(self) -> None:
         check_number("window", self.window, minimum=0.0, exclusive_minimum=True)
@@ -186,10 +187,15 @@ class IncidentTracker:
         """Join each confirmed anomaly to an open incident it overlaps, or open one."""
         fresh: list[str] = []
         for name in confirmed:
-            # A metric that flags again belongs to its incident; a new hog is news.
-            known = next((c for c in self._open if name in c.triggers and name != HOGS), None)
-            joinable = next((c for c in self._open if at - c.started_mono <= self._join), None)
-            target = known or joinable
+            # Hogs that began in one scan are one incident of their own; other anomalies
+            # join an incident that opened less than a baseline ago, preferring one of
+            # their resource. (A level that stays changed is not confirmed again: its
+            # baseline has caught up.)
+            near = [c for c in self._open if at - c.started_mono <= self._join]
+            if name == HOGS:
+                near = []
+            near.sort(key=lambda c: resource_of(name) not in c.resources)
+            target = near[0] if near else None
             if target is None:
                 fresh.append(name)
                 continue
@@ -319,7 +325,10 @@ class IncidentTracker:
         for resource in dict.fromkeys(resources):
             pair = (base, start) if base is not None else None
             down = falling.get(resource, False)
-            rows += attribute(pair, start, tables[-1], resource, falling=down)
+            ranked = attribute(pair, start, tables[-1], resource, falling=down)
+            if resource == "cpu" and current.hogs:  # the hogs seen starting come first
+                ranked.sort(key=lambda row: row["pid"] not in current.hogs)
+            rows += ranked
         return rows
 
     def _settled(self, current: _Open, at: float) -> bool:
