@@ -248,6 +248,9 @@ class Scans:
         a, b = self.kept[-2], self.kept[-1]
         return {p: (b.rows[p][4] - a.rows[p][4]) / (b.mono - a.mono) for p in b.rows if p in a.rows}
 
+    def use(self) -> dict[int, float]:
+        return self.demand()  # these processes never wait
+
 
 def test_hog_watch_reports_a_process_once_when_it_starts_hogging() -> None:
     scans, watch = Scans(), HogWatch()

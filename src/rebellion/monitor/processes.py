@@ -118,10 +118,19 @@ class ProcessScanner:
             return {}
         return _rates(self._tables[-2], self._tables[-1], "cpu")
 
+    def use(self) -> dict[int, float]:
+        """Return each process's CPU use (cores) between the last two scans."""
+        if len(self._tables) < 2:
+            return {}
+        return _cpu_use(self._tables[-2], self._tables[-1])
+
     def hogs(self, threshold: float = 0.8) -> int:
         """Return how many processes demanded at least ``threshold`` cores between the
         last two scans."""
-        return sum(1 for rate in self.demand().values() if rate >= threshold)
+        use = self.use()
+        return sum(
+            1 for pid, rate in self.demand().items() if rate >= threshold and use[pid] >= 0.1
+        )
 
     def tables(self) -> list[ProcessTable]:
         """Return the kept scans, oldest first."""
@@ -227,10 +236,12 @@ class HogWatch:
     Args:
         threshold: cores of demand that make a hog.
         calm: cores of demand below which a hog is one no longer.
+        min_use: cores a hog must also *use*: a process that mostly waits in a crowded
+            run queue (the monitor itself, a kernel worker) demands much but is no hog.
     """
 
-    def __init__(self, threshold: float = 0.8, calm: float = 0.5) -> None:
-        self.threshold, self.calm = threshold, calm
+    def __init__(self, threshold: float = 0.8, calm: float = 0.5, min_use: float = 0.1) -> None:
+        self.threshold, self.calm, self.min_use = threshold, calm, min_use
         self._known: set[int] = set()
         self._seen: ProcessTable | None = None
         self._demand: dict[int, float] = {}
@@ -242,7 +253,12 @@ class HogWatch:
             return set(), None
         self._seen = tables[-1]
         self._demand = scanner.demand()
-        hogging = {pid for pid, rate in self._demand.items() if rate >= self.threshold}
+        use = scanner.use()
+        hogging = {
+            pid
+            for pid, rate in self._demand.items()
+            if rate >= self.threshold and use.get(pid, 0.0) >= self.min_use
+        }
         self._known = {p for p in self._known if self._demand.get(p, 0.0) >= self.calm}
         new = hogging - self._known
         self._known |= hogging
