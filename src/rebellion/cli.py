@@ -115,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between samples (default: 1)",
     )
     serve.add_argument(
+        "--warmup",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="seconds of history before anomalies and incidents count (default: 60; "
+        "the anomaly detectors' own warm-up)",
+    )
+    serve.add_argument(
         "--allow-origin",
         action="append",
         default=None,
@@ -256,6 +264,7 @@ def _serve(args: argparse.Namespace) -> int:
         interval=pick(args.interval, "interval", 1.0),
         allowed_origins=tuple(pick(args.allow_origin, "allow_origin", ())),
         allowed_hosts=tuple(pick(args.allow_host, "allow_host", ())),
+        warmup=args.warmup,
     ).checked()
     try:
         serve(options)

@@ -14,7 +14,7 @@ from rebellion.errors import ConfigError
 from rebellion.monitor.cgroups import CgroupReader
 from rebellion.monitor.devices import DeviceRates, whole_disk
 from rebellion.monitor.host import HostCollector
-from rebellion.monitor.processes import ProcessScanner
+from rebellion.monitor.process_table import TopProcesses
 from rebellion.testing import ManualClock
 
 
@@ -114,7 +114,7 @@ def test_one_series_per_core_and_load_swap_memory() -> None:
 
 def test_the_process_table_has_command_user_threads_and_rates() -> None:
     clock = ManualClock()
-    scanner = ProcessScanner(top=5, clock=clock)
+    scanner = TopProcesses(top=5, clock=clock)
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait)
     worker.start()
@@ -135,7 +135,7 @@ def test_the_process_table_has_command_user_threads_and_rates() -> None:
 
 def test_bad_process_table_sizes_name_the_parameter() -> None:
     with pytest.raises(ConfigError, match="top"):
-        ProcessScanner(top=0)
+        TopProcesses(top=0)
     with pytest.raises(ConfigError, match="top"):
         HostCollector(top=-1)
 

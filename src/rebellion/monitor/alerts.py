@@ -45,6 +45,10 @@ def default_rules() -> list[Rule]:
             annotations={"summary": "the fullest disk is above 90%"},
         ),
         ThresholdRule(
+            "Incident", "incidents.open", above=0.5, clear=0.5, severity="warning",
+            annotations={"summary": "an incident is open: GET /api/v1/incidents explains it"},
+        ),
+        ThresholdRule(
             "SwapPressure", "swap.percent", above=80, clear=60, for_duration=60,
             severity="warning", annotations={"summary": "swap use above 80%"},
         ),

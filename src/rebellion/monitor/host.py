@@ -1,11 +1,18 @@
 """Host metrics from psutil and the cgroup filesystem, cheap enough to sample every second.
 
 Reading ``/proc`` is what costs. So the collector reads the cheap system-wide files
-every tick (CPU per core, memory, swap, load, per-disk and per-interface counters) and
-the expensive ones less often: the process scan and the cgroup reads every
-``process_interval`` seconds, mount points, cgroup discovery and sensors every
+every tick (CPU per core, CPU pressure, memory, swap, load, per-disk and per-interface
+counters) and the expensive ones less often: the process scans and the cgroup reads
+every ``process_interval`` seconds, mount points, cgroup discovery and sensors every
 ``slow_interval`` seconds. Values read less often are repeated every tick, so every
 series stays continuous for the analysis and the history.
+
+Two process views are kept: the table the dashboard shows (the top processes by CPU,
+memory and I/O, with user, threads and command line) and the incident scan
+(:class:`~rebellion.monitor.processes.ProcessScanner`: every process's CPU demand,
+memory and writes, kept over the last scans to say who caused a change).
+``cpu.pressure`` (Linux PSI) and ``cpu.hogs`` show a new CPU hog even when every core
+was already busy.
 
 >>> from rebellion.testing import ManualClock
 >>> host = HostCollector(clock=ManualClock())
@@ -26,9 +33,12 @@ from .._clock import Clock
 from .._validate import check_clock, check_int, check_number
 from .cgroups import CgroupReader
 from .devices import DeviceRates, mount_points, mount_usage, sensors
-from .processes import ProcessInfo, ProcessScanner
+from .process_table import ProcessInfo, TopProcesses
+from .processes import ProcessScanner, ProcessTable
 
 __all__ = ["HostCollector", "HostSample", "ProcessInfo"]
+
+_PSI_CPU = "/proc/pressure/cpu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,10 @@ class HostCollector:
         self._process_interval = check_number("process_interval", process_interval, minimum=0.0)
         top = check_int("top", top, minimum=0, maximum=1000)
         self._slow_interval = check_number("slow_interval", slow_interval, minimum=0.0)
-        self._scanner = ProcessScanner(top=top, clock=self._clock) if top else None
+        self._table = TopProcesses(top=top, clock=self._clock) if top else None
+        self.scanner = ProcessScanner(clock=self._clock)
+        self._top = top
+        self._psi = os.path.exists(_PSI_CPU)
         self._cgroups = cgroups if cgroups is not None else CgroupReader()
         self._devices = DeviceRates()
         self._cores = psutil.cpu_count() or 1
@@ -107,6 +120,8 @@ class HostCollector:
         values["swap.percent"] = swap.percent
         values["swap.used"] = float(swap.used)
         values["load.1"], values["load.5"], values["load.15"] = os.getloadavg()
+        if self._psi:
+            self._pressure(values)
         self._devices.update(now, values)
         if now - self._slow_at >= self._slow_interval:
             self._mounts = mount_points()
@@ -114,6 +129,9 @@ class HostCollector:
             self._cgroups.discover()
             self._slow_at = now
         disks = mount_usage(self._mounts, values)
+        for mount in disks:
+            used = values[f"fs[{mount}].used"]
+            values["disk.used" if mount == "/" else f"disk.used:{mount}"] = used
         if "/" in disks:
             values["disk.percent"] = disks["/"]
         elif disks:
@@ -121,12 +139,27 @@ class HostCollector:
         values.update(self._sensors)
         if now - self._proc_at >= self._process_interval:
             self._proc_at = now
-            if self._scanner is not None:
-                self._processes = self._scanner.scan()
+            if self._table is not None:
+                self._processes = self._table.scan()
+            self.scan_processes()
             self._read_groups(now)
         values.update(self._groups)
+        if self._top:
+            values["cpu.hogs"] = float(self.scanner.hogs())
         self.samples += 1
         return HostSample(self._clock.wall(), values, self._processes, disks)
+
+    def scan_processes(self) -> ProcessTable:
+        """Run the incident scan now (the tick does it every ``process_interval`` s)."""
+        return self.scanner.scan()
+
+    def _pressure(self, values: dict[str, float]) -> None:
+        try:
+            with open(_PSI_CPU, encoding="ascii") as psi:
+                first = psi.readline()  # "some avg10=1.23 avg60=... total=..."
+            values["cpu.pressure"] = float(first.split()[1].partition("=")[2])
+        except (OSError, ValueError, IndexError):
+            self._psi = False
 
     def _read_groups(self, now: float) -> None:
         groups: dict[str, float] = {}
@@ -143,6 +176,6 @@ class HostCollector:
             "samples": self.samples,
             "cores": self._cores,
             "mounts": list(self._mounts),
-            "processes_tracked": self._scanner.tracked if self._scanner else 0,
+            "processes_tracked": self._table.tracked if self._table else 0,
             "cgroups": self._cgroups.groups,
         }

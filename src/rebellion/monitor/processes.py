@@ -1,124 +1,269 @@
-"""The process table: CPU, memory and I/O rates per process from one ``/proc`` scan.
+"""The process scan and who accounts for a change: CPU, memory and I/O deltas per process.
 
-Rates come from deltas of cumulative counters between two scans (CPU seconds, bytes
-read and written), so psutil keeps no per-process state. The table holds the union of
-the top processes by CPU, by memory and by I/O, so a client can sort it by any of the
-three without missing the leader.
+:class:`ProcessScanner` reads every process once per scan with a short attribute list
+(``psutil.process_iter(["name", "cpu_times", "memory_info", "io_counters"])``: a stat,
+a statm and an io file each) and keeps the last few scans' cumulative counters as
+:class:`ProcessTable` objects. :func:`attribute` compares the rate of every process
+during a period with its rate in the period before (a process that did not exist yet
+had a rate of 0) and ranks the processes by their share of the rise (or of the fall).
+Comparing rates rather than levels is what makes the verdict independent of machine
+speed and load. CPU is measured as *demand*: CPU time plus the time the process was
+runnable but waiting for a core (Linux schedstat), so a busy loop demands one core
+whether it gets the whole core on an idle machine or a tenth of it on a saturated one.
+:meth:`ProcessScanner.hogs` counts the processes demanding most of a core: the host
+reports it as ``cpu.hogs``, the one CPU metric a new hog moves when every core was
+already busy.
 
->>> from rebellion.testing import ManualClock
->>> scanner = ProcessScanner(top=3, clock=ManualClock())
->>> rows = scanner.scan()
->>> 1 <= len(rows) <= 9 and all(r.threads >= 1 for r in rows)
-True
+>>> a = ProcessTable(0.0, 0.0, {1: ("idle", 1.0, 100, 0.0, 1.0)})
+>>> b = ProcessTable(
+...     10.0, 10.0, {1: ("idle", 1.1, 100, 0.0, 1.1), 2: ("hog", 9.0, 200, 0.0, 9.0)}
+... )
+>>> [(p["name"], p["share"]) for p in attribute(None, a, b, "cpu")]
+[('hog', 0.989), ('idle', 0.011)]
 """
 
 from __future__ import annotations
 
-import heapq
+from collections import deque
 from dataclasses import dataclass
-from typing import final
+from typing import Any, Literal, final
 
 import psutil
 
 from .._clock import Clock
 from .._validate import check_clock, check_int
 
-__all__ = ["ProcessInfo", "ProcessScanner"]
+__all__ = ["HogWatch", "ProcessScanner", "ProcessTable", "Resource", "attribute", "resource_of"]
 
-_ATTRS = ["name", "cpu_times", "memory_info", "username", "num_threads", "cmdline", "io_counters"]
+Resource = Literal["cpu", "memory", "io"]
+Row = tuple[str, float, int, float, float]
+"""name, CPU seconds (user + system), resident bytes, bytes written (write syscalls),
+CPU demand seconds (CPU seconds plus time spent runnable but waiting for a CPU)."""
+_FIELDS = {"cpu": 4, "memory": 2, "io": 3}
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessInfo:
-    """One row of the process table (CPU % is of one core, as ``top`` shows it)."""
+class ProcessTable:
+    """Cumulative counters of every process at one scan (``at`` wall, ``mono`` monotonic)."""
 
-    pid: int
-    name: str
-    cpu_percent: float
-    memory_rss: int
-    memory_percent: float
-    user: str = ""
-    threads: int = 1
-    io_bps: float = 0.0
-    cmdline: str = ""
+    at: float
+    mono: float
+    rows: dict[int, Row]
 
-    def to_dict(self) -> dict[str, object]:
-        """Return the row as a JSON-ready dict."""
-        return {
-            "pid": self.pid,
-            "name": self.name,
-            "cpu_percent": round(self.cpu_percent, 2),
-            "memory_rss": self.memory_rss,
-            "memory_percent": round(self.memory_percent, 2),
-            "user": self.user,
-            "threads": self.threads,
-            "io_bps": round(self.io_bps, 1),
-            "cmdline": self.cmdline,
-        }
+
+def resource_of(metric: str) -> Resource | None:
+    """Return the per-process resource that explains ``metric`` (None: none does).
+
+    >>> resource_of("cpu.total"), resource_of("memory.used"), resource_of("disk.used")
+    ('cpu', 'memory', 'io')
+    """
+    family = metric.split(".", 1)[0]
+    if family in ("cpu", "load"):
+        return "cpu"
+    if family in ("memory", "swap"):
+        return "memory"
+    if family == "disk":
+        return "io"
+    return None
 
 
 @final
 class ProcessScanner:
-    """Scan every process and keep the top ones by CPU, memory and I/O.
+    """Scan processes and keep the last ``keep`` scans for attribution.
 
     Args:
-        top: rows kept per sort key (the table is their union, at most ``3 * top``).
-        clock: time source for the rates.
-
-    Raises:
-        ConfigError: on a bad ``top``.
+        clock: time source.
+        keep: scans kept (>= 2).
     """
 
-    def __init__(self, *, top: int = 12, clock: Clock | None = None) -> None:
-        self._top = check_int("top", top, minimum=1, maximum=1000)
+    def __init__(self, *, clock: Clock | None = None, keep: int = 12) -> None:
         self._clock = check_clock(clock)
-        self._total_memory = psutil.virtual_memory().total or 1
-        self._last: dict[int, tuple[float, int]] = {}
-        self._at = -float("inf")
-        self.tracked = 0
+        self._tables: deque[ProcessTable] = deque(maxlen=check_int("keep", keep, minimum=2))
+        self._schedstat = True
 
-    def scan(self) -> list[ProcessInfo]:
-        """Read every process now and return the table (rates are 0 on the first scan)."""
-        now = self._clock.monotonic()
-        elapsed = now - self._at
-        fresh = elapsed == float("inf") or elapsed <= 0
-        seen: dict[int, tuple[float, int]] = {}
-        rows: list[ProcessInfo] = []
-        for proc in psutil.process_iter(_ATTRS):
+    def scan(self) -> ProcessTable:
+        """Read every process's counters now and remember them."""
+        rows: dict[int, Row] = {}
+        attrs = ["name", "cpu_times", "memory_info", "io_counters"]
+        for proc in psutil.process_iter(attrs):
             info = proc.info
             cpu, memory = info.get("cpu_times"), info.get("memory_info")
             if cpu is None or memory is None:
                 continue
             io = info.get("io_counters")
-            moved = io.read_bytes + io.write_bytes if io is not None else 0
+            written = float(getattr(io, "write_chars", getattr(io, "write_bytes", 0.0)))
             busy = cpu.user + cpu.system
-            seen[proc.pid] = (busy, moved)
-            before = self._last.get(proc.pid)
-            cpu_rate = io_rate = 0.0
-            if before is not None and not fresh:
-                cpu_rate = max(0.0, busy - before[0]) * 100.0 / elapsed
-                io_rate = max(0, moved - before[1]) / elapsed
-            command = info.get("cmdline") or []
-            rows.append(
-                ProcessInfo(
-                    proc.pid,
-                    info.get("name") or "?",
-                    cpu_rate,
-                    memory.rss,
-                    100.0 * memory.rss / self._total_memory,
-                    info.get("username") or "",
-                    info.get("num_threads") or 1,
-                    io_rate,
-                    " ".join(" ".join(command).split())[:300],
-                )
-            )
-        self._last, self._at, self.tracked = seen, now, len(seen)
-        keep: dict[int, ProcessInfo] = {}
-        for key in (
-            lambda r: (r.cpu_percent, r.memory_rss),
-            lambda r: r.memory_rss,
-            lambda r: (r.io_bps, r.cpu_percent),
-        ):
-            for row in heapq.nlargest(self._top, rows, key=key):
-                keep[row.pid] = row
-        return sorted(keep.values(), key=lambda r: (r.cpu_percent, r.memory_rss), reverse=True)
+            demand = busy + self._waited(proc.pid)
+            rows[proc.pid] = (info.get("name") or "?", busy, memory.rss, written, demand)
+        table = ProcessTable(self._clock.wall(), self._clock.monotonic(), rows)
+        self._tables.append(table)
+        return table
+
+    def _waited(self, pid: int) -> float:
+        """Return the seconds ``pid`` spent runnable but waiting (0 without schedstat)."""
+        if not self._schedstat:
+            return 0.0
+        try:
+            with open(f"/proc/{pid}/schedstat", encoding="ascii") as stat:
+                return int(stat.read().split()[1]) / 1e9
+        except FileNotFoundError:
+            return 0.0  # the process just ended
+        except (OSError, ValueError, IndexError):
+            self._schedstat = False  # not Linux, or no schedstats: demand is CPU time
+            return 0.0
+
+    def demand(self) -> dict[int, float]:
+        """Return each process's CPU demand (cores) between the last two scans."""
+        if len(self._tables) < 2:
+            return {}
+        return _rates(self._tables[-2], self._tables[-1], "cpu")
+
+    def use(self) -> dict[int, float]:
+        """Return each process's CPU use (cores) between the last two scans."""
+        if len(self._tables) < 2:
+            return {}
+        return _cpu_use(self._tables[-2], self._tables[-1])
+
+    def hogs(self, threshold: float = 0.8) -> int:
+        """Return how many processes demanded at least ``threshold`` cores between the
+        last two scans."""
+        use = self.use()
+        return sum(
+            1 for pid, rate in self.demand().items() if rate >= threshold and use[pid] >= 0.1
+        )
+
+    def tables(self) -> list[ProcessTable]:
+        """Return the kept scans, oldest first."""
+        return list(self._tables)
+
+    def before(self, at: float) -> tuple[ProcessTable | None, ProcessTable | None]:
+        """Return the last two scans taken at or before wall time ``at`` (None: missing)."""
+        earlier = [t for t in self._tables if t.at <= at]
+        if not earlier:
+            return None, None
+        return (earlier[-2] if len(earlier) > 1 else None), earlier[-1]
+
+
+def _rates(start: ProcessTable, end: ProcessTable, resource: Resource) -> dict[int, float]:
+    elapsed = end.mono - start.mono
+    if elapsed <= 0:
+        return {}
+    field = _FIELDS[resource]
+    out: dict[int, float] = {}
+    for pid, row in end.rows.items():
+        old = start.rows.get(pid)
+        then = float(old[field]) if old is not None and old[0] == row[0] else 0.0
+        delta = float(row[field]) - then
+        if resource != "memory":
+            delta = max(delta, 0.0)  # a reused pid or a counter reset is not negative use
+        out[pid] = delta / elapsed
+    if resource == "memory":
+        for pid, row in start.rows.items():
+            if pid not in end.rows:
+                out[pid] = -float(row[2]) / elapsed  # it ended: its memory was freed
+    return out
+
+
+def _cpu_use(start: ProcessTable, end: ProcessTable) -> dict[int, float]:
+    elapsed = end.mono - start.mono
+    if elapsed <= 0:
+        return {}
+    out: dict[int, float] = {}
+    for pid, row in end.rows.items():
+        old = start.rows.get(pid)
+        then = old[1] if old is not None and old[0] == row[0] else 0.0
+        out[pid] = max(row[1] - then, 0.0) / elapsed
+    return out
+
+
+def attribute(
+    baseline: tuple[ProcessTable, ProcessTable] | None,
+    start: ProcessTable,
+    end: ProcessTable,
+    resource: Resource,
+    *,
+    top: int = 5,
+    falling: bool = False,
+) -> list[dict[str, Any]]:
+    """Rank processes by their share of the rise in ``resource`` use from ``start`` to ``end``.
+
+    Args:
+        baseline: two earlier scans giving each process's usual rate (None: assume 0
+            for CPU and I/O growth before the period, and no memory growth).
+        start: the scan at the beginning of the period.
+        end: the scan at its end.
+        resource: ``"cpu"`` (CPU seconds), ``"memory"`` (resident bytes) or ``"io"``
+            (bytes written).
+        top: rows returned.
+        falling: rank by the share of a fall instead (memory freed, writes stopped).
+
+    Returns:
+        Rows ``{"pid", "name", "share", "resource", "rate", "cpu_percent",
+        "memory_rss"}``, largest share first; ``share`` is the process's part of the
+        summed rises (0-1), ``rate`` its rise per second (CPU: cores of demand).
+    """
+    during = _rates(start, end, resource)
+    usual = _rates(*baseline, resource) if baseline is not None else {}
+    cpu = _cpu_use(start, end)
+    sign = -1.0 if falling else 1.0
+    rises = {pid: sign * (rate - usual.get(pid, 0.0)) for pid, rate in during.items()}
+    total = sum(r for r in rises.values() if r > 0)
+    if total <= 0:
+        return []
+    ranked = sorted((p for p in rises if rises[p] > 0), key=rises.__getitem__, reverse=True)
+    return [
+        {
+            "pid": pid,
+            "name": (end.rows.get(pid) or start.rows[pid])[0],
+            "share": round(rises[pid] / total, 3),
+            "resource": resource,
+            "rate": round(rises[pid], 4),
+            "cpu_percent": round(100.0 * cpu.get(pid, 0.0), 1),
+            "memory_rss": end.rows[pid][2] if pid in end.rows else 0,
+        }
+        for pid in ranked[:top]
+    ]
+
+
+@final
+class HogWatch:
+    """Notice processes that begin to demand a whole core for a full scan interval.
+
+    A hog known since it was first seen stays known until its demand falls below
+    ``calm``; only a process that *starts* hogging is news. On a saturated machine this
+    is the one CPU signal a new hog gives (every core was already busy).
+
+    Args:
+        threshold: cores of demand that make a hog.
+        calm: cores of demand below which a hog is one no longer.
+        min_use: cores a hog must also *use*: a process that mostly waits in a crowded
+            run queue (the monitor itself, a kernel worker) demands much but is no hog.
+    """
+
+    def __init__(self, threshold: float = 0.8, calm: float = 0.5, min_use: float = 0.1) -> None:
+        self.threshold, self.calm, self.min_use = threshold, calm, min_use
+        self._known: set[int] = set()
+        self._seen: ProcessTable | None = None
+        self._demand: dict[int, float] = {}
+
+    def update(self, scanner: ProcessScanner) -> tuple[set[int], float | None]:
+        """Read the newest scan once; return new hogs and when their hogging began."""
+        tables = scanner.tables()
+        if len(tables) < 2 or tables[-1] is self._seen:
+            return set(), None
+        self._seen = tables[-1]
+        self._demand = scanner.demand()
+        use = scanner.use()
+        hogging = {
+            pid
+            for pid, rate in self._demand.items()
+            if rate >= self.threshold and use.get(pid, 0.0) >= self.min_use
+        }
+        self._known = {p for p in self._known if self._demand.get(p, 0.0) >= self.calm}
+        new = hogging - self._known
+        self._known |= hogging
+        return new, tables[-2].at
+
+    def still_hogging(self, pids: set[int]) -> bool:
+        """Return True while one of ``pids`` demands at least ``calm`` cores."""
+        return any(self._demand.get(pid, 0.0) >= self.calm for pid in pids)

@@ -39,6 +39,8 @@ class ServeOptions:
     interval: float = 1.0
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    warmup: float | None = None
+    """Seconds of history before anomalies and incidents count (None: the defaults)."""
 
     def checked(self) -> ServeOptions:
         """Return the options with the token and allowed hosts taken from the environment.
@@ -67,6 +69,8 @@ class ServeOptions:
             )
         if token is not None and len(token) < 16:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
+        if self.warmup is not None and not 0 <= self.warmup <= 86400:
+            raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
         return dataclasses.replace(self, token=token, allowed_hosts=hosts, allowed_origins=origins)
 
 
@@ -81,10 +85,30 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     store = HistoryStore(options.db)
     from .alerts import MonitorAlerts
     from .analysis import HostAnalyser
+    from .host import HostCollector
+    from .incident_store import IncidentStore
+    from .incidents import IncidentConfig, IncidentTracker
 
+    anomaly = None
+    if options.warmup is not None:
+        anomaly = {"warmup": max(10, round(options.warmup / options.interval))}
     service_options.setdefault("metrics", MetricsCollector("monitor"))
     service_options.setdefault("alerts", MonitorAlerts())
-    service_options.setdefault("analyser", HostAnalyser(sample_interval=options.interval))
+    service_options.setdefault(
+        "analyser", HostAnalyser(sample_interval=options.interval, anomaly=anomaly)
+    )
+    service_options.setdefault("host", HostCollector())
+    if "incidents" not in service_options:
+        config = (
+            IncidentConfig() if options.warmup is None else IncidentConfig(warmup=options.warmup)
+        )
+        service_options["incidents"] = IncidentTracker(
+            interval=options.interval,
+            host=service_options["host"],
+            analyser=service_options["analyser"],
+            store=IncidentStore(options.db),
+            config=config,
+        )
     service = MonitorService(store, interval=options.interval, **service_options)
     if service.health is None:
         from .health import MonitorHealth

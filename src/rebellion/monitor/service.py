@@ -4,8 +4,12 @@ Every ``interval`` seconds :meth:`MonitorService.tick` takes a host sample, runs
 vectorised transformer over every series at once (statistics, anomaly scores,
 trend and forecast), feeds the alert engine, buffers the values for the history
 store (flushed off the event loop every ``flush_every`` ticks) and publishes one
-``sample`` message to the WebSocket hub. Resilience events (breaker transitions,
-rejections, drops) are forwarded to the hub as ``event`` messages as they happen.
+``sample`` message to the WebSocket hub. With an incident tracker, every incident that
+opens, changes or resolves is published as ``{"type": "incident", "incident": {...}}``
+(the object ``GET /api/v1/incidents`` returns) and the alert engine sees
+``incidents.open`` (1 while an incident is open), so alert rules can fire on incidents.
+Resilience events (breaker transitions, rejections, drops) are forwarded to the hub as
+``event`` messages as they happen.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class MonitorService:
             ``status()`` (see :class:`~rebellion.monitor.health.MonitorHealth`), run with
             the service.
         events: forward every resilience event to the hub as ``event`` messages.
+        incidents: optional :class:`~rebellion.monitor.incidents.IncidentTracker`.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class MonitorService:
         metrics: Any = None,
         health: Any = None,
         events: bool = True,
+        incidents: Any = None,
     ) -> None:
         self._clock = check_clock(clock)
         self.interval = check_number("interval", interval, minimum=0.05, maximum=3600.0)
@@ -94,6 +100,7 @@ class MonitorService:
         self.alerts = alerts
         self.metrics = metrics
         self.health = health
+        self.incidents = incidents
         self._gauges: dict[str, Any] = {}
         self._forward_events = events
         self._latest: dict[str, Any] | None = None
@@ -171,9 +178,12 @@ class MonitorService:
             "processes": [p.to_dict() for p in sample.processes],
             "disks": jsonable(sample.disks),
         }
+        observed: Mapping[str, float] = sample.values
+        if self.incidents is not None:
+            observed = {**sample.values, "incidents.open": float(self._track(sample, analysis))}
         if self.alerts is not None:
             try:
-                changed = self.alerts.observe_sample(sample.at, sample.values, analysis)
+                changed = self.alerts.observe_sample(sample.at, observed, analysis)
             except Exception:
                 _log.exception("alert evaluation failed")
                 changed = ()
@@ -189,6 +199,18 @@ class MonitorService:
         self.hub.publish("sample", message)
         self._tick_seconds.append(self._clock.monotonic() - started)
         return message
+
+    def _track(self, sample: HostSample, analysis: dict[str, Any]) -> int:
+        """Feed the incident tracker; publish what changed; return open incidents."""
+        assert self.incidents is not None
+        try:
+            changed = self.incidents.observe(sample.at, sample.values, analysis)
+        except Exception:
+            _log.exception("incident tracking failed")
+            changed = []
+        for incident in changed:
+            self.hub.publish("incident", {"incident": jsonable(incident)})
+        return int(self.incidents.open_count())
 
     def _export(self, values: Mapping[str, float]) -> None:
         gauges = self._gauges
@@ -268,4 +290,5 @@ class MonitorService:
             "host": self.host.stats(),
             "store": self.store.stats(),
             "hub": self.hub.stats(),
+            "incidents_open": None if self.incidents is None else self.incidents.open_count(),
         }
