@@ -217,7 +217,7 @@ def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(monitor: Monitor) 
 
 def test_a_growing_allocation_opens_an_incident_naming_memory(monitor: Monitor) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", ALLOCATOR, "32", "0.5"],  # 64 MB every 0.5 s, 2 GB at most
+        [sys.executable, "-c", ALLOCATOR, "64", "0.25"],  # 64 MB every 0.25 s, 4 GB at most
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -392,4 +392,7 @@ class IncidentTracker:
 
 
 def _eligible(name: str) -> bool:
-    return not name.startswith(_IGNORED) and material_change(name) > 0
+    # Per-instance series (``disk[sda].write_bps``, ``fs[/].used``, ``net[eth0]...``)
+    # mirror the host totals that open incidents; they are shown, ranked and kept, but
+    # opening on them too would split one cause into several unexplained incidents.
+    return "[" not in name and not name.startswith(_IGNORED) and material_change(name) > 0

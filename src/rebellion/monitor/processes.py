@@ -24,6 +24,7 @@ already busy.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal, final
@@ -80,12 +81,17 @@ class ProcessScanner:
         self._clock = check_clock(clock)
         self._tables: deque[ProcessTable] = deque(maxlen=check_int("keep", keep, minimum=2))
         self._schedstat = True
+        # The monitor never explains an incident by itself: its start-up work (imports,
+        # first scans) would otherwise read as a CPU hog. Its own cost is in its stats.
+        self._own = os.getpid()
 
     def scan(self) -> ProcessTable:
-        """Read every process's counters now and remember them."""
+        """Read every process's counters now and remember them (the monitor's own aside)."""
         rows: dict[int, Row] = {}
         attrs = ["name", "cpu_times", "memory_info", "io_counters"]
         for proc in psutil.process_iter(attrs):
+            if proc.pid == self._own:
+                continue
             info = proc.info
             cpu, memory = info.get("cpu_times"), info.get("memory_info")
             if cpu is None or memory is None:
