@@ -15,7 +15,7 @@ from rebellion.monitor.analysis import HostAnalyser
 from rebellion.monitor.hub import MESSAGE_TYPES
 from rebellion.monitor.incident_store import IncidentStore
 from rebellion.monitor.incidents import IncidentConfig, IncidentTracker
-from rebellion.monitor.processes import HogWatch, ProcessTable, attribute
+from rebellion.monitor.processes import HogWatch, ProcessScanner, ProcessTable, attribute
 from rebellion.testing import ManualClock
 
 CONFIG = IncidentConfig(window=5.0, warmup=30.0, quiet=5.0)
@@ -195,6 +195,23 @@ def test_attribution_ranks_memory_growth_and_writes() -> None:
     c = ProcessTable(20.0, 20.0, {1: ("db", 1.0, 150, 5e8, 1.0)})
     [freed] = attribute(None, b, c, "memory", falling=True)
     assert (freed["name"], freed["share"], freed["memory_rss"]) == ("leak", 1.0, 0)
+
+
+def test_a_process_is_known_by_its_start_time_not_its_name() -> None:
+    # A kernel worker renames itself with each work item; its hours of CPU before the
+    # period are not a rise. A pid reused by a new process is a new process.
+    a = ProcessTable(
+        0.0, 0.0, {7: ("kworker/0:1-events", 40.0, 0, 0.0, 90.0), 8: ("old", 50.0, 0, 0.0, 50.0)},
+        {7: 100.0, 8: 100.0},
+    )
+    b = ProcessTable(
+        5.0, 5.0,
+        {7: ("kworker/0:1-mm_percpu_wq", 40.1, 0, 0.0, 90.1), 8: ("new", 4.0, 0, 0.0, 4.0)},
+        {7: 100.0, 8: 103.0},
+    )  # fmt: skip
+    rates = {p["pid"]: p["rate"] for p in attribute(None, a, b, "cpu")}
+    assert rates == {8: 0.8, 7: 0.02}
+    assert ProcessScanner().scan().born  # real scans read start times
 
 
 def test_bad_settings_name_the_parameter() -> None:

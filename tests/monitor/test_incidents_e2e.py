@@ -137,6 +137,18 @@ def tree(proc: psutil.Process) -> set[int]:
         return {proc.pid}
 
 
+def hogs(proc: psutil.Process) -> list[tuple[int, str, float]]:
+    """The load's processes and the CPU each uses now (for a failure's message)."""
+    out = []
+    for pid in sorted(tree(proc)):
+        try:
+            p = psutil.Process(pid)
+            out.append((pid, p.name(), p.cpu_percent(interval=0.2)))
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -202,21 +214,29 @@ def test_an_idle_machine_has_no_unexplained_incident(monitor: Monitor) -> None:
             assert incident["processes"][0]["pid"] not in ours, incident
 
 
-def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(monitor: Monitor) -> None:
+def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(
+    monitor: Monitor, tmp_path: Path
+) -> None:
     binary = shutil.which("stress-ng")
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("stress-ng is not installed (make test installs it)")
         pytest.skip("stress-ng is not installed")
-    hog = subprocess.Popen(
-        [binary, "--cpu", "1", "--timeout", "150s", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "stress-ng.log"
+    with log.open("wb") as out:
+        hog = subprocess.Popen(
+            [binary, "--cpu", "1", "--timeout", "150s", "--temp-path", str(tmp_path)],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         handle = psutil.Process(hog.pid)
         found = monitor.wait_for(blamed(("cpu.", "load."), "cpu", lambda: tree(handle)), DETECT)
-        assert found is not None, shown(monitor.incidents(limit=5))
+        # The load must really have run: a stress-ng that could not start is no verdict
+        # on the monitor.
+        assert hog.poll() is None, f"stress-ng exited ({hog.returncode}): {log.read_text()}"
+        assert found is not None, (shown(monitor.incidents(limit=5)), hogs(handle))
         assert "stress-ng" in found["summary"] or any(
             "stress-ng" in p["name"] for p in found["processes"]
         )

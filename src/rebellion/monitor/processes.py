@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, final
 
 import psutil
@@ -45,11 +45,18 @@ _FIELDS = {"cpu": 4, "memory": 2, "io": 3}
 
 @dataclass(frozen=True, slots=True)
 class ProcessTable:
-    """Cumulative counters of every process at one scan (``at`` wall, ``mono`` monotonic)."""
+    """Cumulative counters of every process at one scan (``at`` wall, ``mono`` monotonic).
+
+    ``born`` holds each process's start time where it was read: a pid seen in two scans
+    is the same process only if it started at the same time (names are no proof: a
+    kernel worker's name changes with the work it runs, ``kworker/0:1-events`` then
+    ``kworker/0:1-mm_percpu_wq``).
+    """
 
     at: float
     mono: float
     rows: dict[int, Row]
+    born: dict[int, float] = field(default_factory=dict)
 
 
 def resource_of(metric: str) -> Resource | None:
@@ -88,7 +95,8 @@ class ProcessScanner:
     def scan(self) -> ProcessTable:
         """Read every process's counters now and remember them (the monitor's own aside)."""
         rows: dict[int, Row] = {}
-        attrs = ["name", "cpu_times", "memory_info", "io_counters"]
+        born: dict[int, float] = {}
+        attrs = ["name", "create_time", "cpu_times", "memory_info", "io_counters"]
         for proc in psutil.process_iter(attrs):
             if proc.pid == self._own:
                 continue
@@ -101,7 +109,10 @@ class ProcessScanner:
             busy = cpu.user + cpu.system
             demand = busy + self._waited(proc.pid)
             rows[proc.pid] = (info.get("name") or "?", busy, memory.rss, written, demand)
-        table = ProcessTable(self._clock.wall(), self._clock.monotonic(), rows)
+            created = info.get("create_time")
+            if created is not None:
+                born[proc.pid] = float(created)
+        table = ProcessTable(self._clock.wall(), self._clock.monotonic(), rows, born)
         self._tables.append(table)
         return table
 
@@ -150,6 +161,17 @@ class ProcessScanner:
         return (earlier[-2] if len(earlier) > 1 else None), earlier[-1]
 
 
+def _same(start: ProcessTable, end: ProcessTable, pid: int) -> bool:
+    """Return True if ``pid`` is one process in both scans (not a pid reused in between)."""
+    old, new = start.rows.get(pid), end.rows.get(pid)
+    if old is None or new is None:
+        return False
+    first, second = start.born.get(pid), end.born.get(pid)
+    if first is not None and second is not None:
+        return abs(first - second) < 0.05  # start times are clock ticks (10 ms) since boot
+    return old[0] == new[0]
+
+
 def _rates(start: ProcessTable, end: ProcessTable, resource: Resource) -> dict[int, float]:
     elapsed = end.mono - start.mono
     if elapsed <= 0:
@@ -158,7 +180,7 @@ def _rates(start: ProcessTable, end: ProcessTable, resource: Resource) -> dict[i
     out: dict[int, float] = {}
     for pid, row in end.rows.items():
         old = start.rows.get(pid)
-        then = float(old[field]) if old is not None and old[0] == row[0] else 0.0
+        then = float(old[field]) if old is not None and _same(start, end, pid) else 0.0
         delta = float(row[field]) - then
         if resource != "memory":
             delta = max(delta, 0.0)  # a reused pid or a counter reset is not negative use
@@ -177,7 +199,7 @@ def _cpu_use(start: ProcessTable, end: ProcessTable) -> dict[int, float]:
     out: dict[int, float] = {}
     for pid, row in end.rows.items():
         old = start.rows.get(pid)
-        then = old[1] if old is not None and old[0] == row[0] else 0.0
+        then = old[1] if old is not None and _same(start, end, pid) else 0.0
         out[pid] = max(row[1] - then, 0.0) / elapsed
     return out
 
