@@ -201,7 +201,9 @@ def test_a_process_is_known_by_its_start_time_not_its_name() -> None:
     # A kernel worker renames itself with each work item; its hours of CPU before the
     # period are not a rise. A pid reused by a new process is a new process.
     a = ProcessTable(
-        0.0, 0.0, {7: ("kworker/0:1-events", 40.0, 0, 0.0, 90.0), 8: ("old", 50.0, 0, 0.0, 50.0)},
+        0.0,
+        0.0,
+        {7: ("kworker/0:1-events", 40.0, 0, 0.0, 90.0), 8: ("old", 50.0, 0, 0.0, 50.0)},
         {7: 100.0, 8: 100.0},
     )
     b = ProcessTable(
