@@ -120,6 +120,54 @@ def test_a_memory_climb_resolves_once_it_stops_growing() -> None:
     assert changes[-1]["ended"] <= 1_700_000_000.0 + 90 + 20
 
 
+def test_a_rise_the_detector_flagged_once_too_early_still_opens_an_incident() -> None:
+    # The detector noticed the ramp on its first tick and then rested; a window later
+    # the rise is plain, and the sweep confirms it.
+    tracker = IncidentTracker(interval=1.0, config=CONFIG)
+
+    def values(t: int) -> dict[str, float]:
+        grown = min(max(t - 60, 0), 40) * 60e6
+        return {"memory.used": 2e9 + grown + 1e5 * (t % 3)}
+
+    changes = drive(tracker, values, range(90), lambda t, n: t == 59)
+    assert changes
+    assert changes[0]["status"] == "open"
+    assert changes[0]["triggers"] == ["memory.used"]
+    # Without any flag at all it opens too, and a fall nobody flagged opens nothing.
+    unflagged = IncidentTracker(interval=1.0, config=CONFIG)
+    assert drive(unflagged, values, range(90))[0]["triggers"] == ["memory.used"]
+    falling = IncidentTracker(interval=1.0, config=CONFIG)
+    freed = drive(falling, lambda t: {"memory.used": 9e9 - values(t)["memory.used"]}, range(90))
+    assert freed == []
+
+
+def test_a_leak_that_keeps_growing_stays_one_incident_until_it_stops() -> None:
+    tracker = IncidentTracker(interval=1.0, config=CONFIG)  # join horizon: 20 s
+
+    def values(t: int) -> dict[str, float]:
+        grown = min(max(t - 60, 0), 90) * 20e6  # +20 MB/s for 90 s, then held
+        return {"memory.used": 2e9 + grown + 1e5 * (t % 3)}
+
+    changes = drive(tracker, values, range(200), lambda t, n: t == 62)
+    assert len({c["id"] for c in changes}) == 1
+    assert changes[-1]["status"] == "resolved"
+    assert 1_700_000_150.0 <= changes[-1]["ended"] <= 1_700_000_150.0 + 30
+
+
+def test_an_idle_noisy_machine_opens_nothing() -> None:
+    tracker = IncidentTracker(interval=1.0, config=CONFIG)
+    jitter, wobble = noisy(7), noisy(8)
+
+    def values(t: int) -> dict[str, float]:
+        return {
+            "cpu.total": 8.0 + 3.0 * abs(jitter(t)),
+            "memory.used": 2e9 + 20e6 * wobble(t),
+            "disk.write_bps": 1e6 * abs(jitter(t)),
+        }
+
+    assert drive(tracker, values, range(600)) == []
+
+
 def test_incidents_carry_exhaustion_forecasts_from_the_analyser() -> None:
     clock = ManualClock()
     analyser = HostAnalyser(history_size=60, clock=clock)
@@ -195,6 +243,11 @@ def test_attribution_ranks_memory_growth_and_writes() -> None:
     c = ProcessTable(20.0, 20.0, {1: ("db", 1.0, 150, 5e8, 1.0)})
     [freed] = attribute(None, b, c, "memory", falling=True)
     assert (freed["name"], freed["share"], freed["memory_rss"]) == ("leak", 1.0, 0)
+    # CPU fell: the process that ended had been using it.
+    d = ProcessTable(30.0, 30.0, {1: ("db", 2.0, 150, 5e8, 2.0), 2: ("leak", 6.0, 9, 1e6, 6.0)})
+    e = ProcessTable(40.0, 40.0, {1: ("db", 3.0, 150, 5e8, 3.0)})
+    [gone] = attribute((c, d), d, e, "cpu", falling=True)
+    assert (gone["pid"], gone["name"], gone["share"]) == (2, "leak", 1.0)
 
 
 def test_a_process_is_known_by_its_start_time_not_its_name() -> None:

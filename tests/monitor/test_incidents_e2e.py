@@ -191,8 +191,8 @@ def resolved(ident: str) -> Callable[[list[dict[str, Any]]], dict[str, Any] | No
 
 
 @pytest.mark.skipif(
-    os.environ.get("REBELLION_IDLE_TEST") != "1",
-    reason="run alone with REBELLION_IDLE_TEST=1: inside the full suite the earlier tests' "
+    os.environ.get("INCIDENTS_E2E_IDLE") != "1",
+    reason="run alone with INCIDENTS_E2E_IDLE=1: inside the full suite the earlier tests' "
     "processes end during the idle window, a real fall whose process is already gone",
 )
 def test_an_idle_machine_has_no_unexplained_incident(monitor: Monitor) -> None:
@@ -246,8 +246,8 @@ def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(
 
 
 @pytest.mark.skipif(
-    os.environ.get("REBELLION_LOAD_TESTS") != "1",
-    reason="run with REBELLION_LOAD_TESTS=1: inside the full suite it missed the memory "
+    os.environ.get("INCIDENTS_E2E_LOAD") != "1",
+    reason="run with INCIDENTS_E2E_LOAD=1: inside the full suite it missed the memory "
     "incident in 1 of 3 runs (the detector flags a ramp once, then rests)",
 )
 def test_a_growing_allocation_opens_an_incident_naming_memory(monitor: Monitor) -> None:
@@ -264,8 +264,8 @@ def test_a_growing_allocation_opens_an_incident_naming_memory(monitor: Monitor) 
 
 
 @pytest.mark.skipif(
-    os.environ.get("REBELLION_LOAD_TESTS") != "1",
-    reason="run with REBELLION_LOAD_TESTS=1: inside the full suite it missed the disk "
+    os.environ.get("INCIDENTS_E2E_LOAD") != "1",
+    reason="run with INCIDENTS_E2E_LOAD=1: inside the full suite it missed the disk "
     "incident in 1 of 4 runs",
 )
 def test_a_growing_file_opens_an_incident_naming_the_disk(monitor: Monitor, tmp_path: Path) -> None:

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, final
 
 import numpy as np
@@ -106,6 +107,11 @@ class _Open:
     started_mono: float  # the tick time it opened at: anomalies join within a horizon
     explained: ProcessTable | None = None  # the newest scan its processes come from
     refreshed: float = -math.inf
+    # A resource whose anomaly joined later is explained from its own start: on a busy
+    # machine the processes that moved it are not those that moved the first trigger.
+    joined: dict[Resource, tuple[ProcessTable | None, ProcessTable | None]] = field(
+        default_factory=dict
+    )
 
 
 @final
@@ -145,6 +151,7 @@ class IncidentTracker:
         self._recent: deque[dict[str, Any]] = deque(maxlen=self.config.keep)
         self._ids = itertools.count(1)
         self._hogs = HogWatch()
+        self._swept = -math.inf
 
     # -- the tick ---------------------------------------------------------------------
 
@@ -163,6 +170,14 @@ class IncidentTracker:
             return []
         fresh = [m for m, t in self._flags.items() if at - t <= self.config.window and m != HOGS]
         confirmed = self._confirm(fresh) if fresh else []
+        if at - self._swept >= self.config.window / 2:
+            # The safety net under the detector: a sustained rise the KS test confirms
+            # is an incident even if the detector flagged it once, early (while the
+            # window held little of it), and then rested.
+            self._swept = at
+            candidates = [n for n in values if _eligible(n) and n not in confirmed]
+            confirmed += self._confirm(candidates, rising=True) if candidates else []
+        confirmed = self._continuing(at, confirmed)
         if hogs:
             confirmed.insert(0, HOGS)
         changed: dict[str, _Open] = {}
@@ -207,10 +222,32 @@ class IncidentTracker:
                 resource = resource_of(name)
                 if resource is not None and resource not in target.resources:
                     target.resources.append(resource)
+                    scanner = getattr(self.host, "scanner", None)
+                    if scanner is not None:
+                        target.joined[resource] = scanner.before(self._flags.get(name, at))
                 changed[target.incident["id"]] = target
         if fresh:
             current = self._start(at, fresh, hogs if HOGS in fresh else set())
             changed[current.incident["id"]] = current
+
+    def _continuing(self, at: float, confirmed: list[str]) -> list[str]:
+        """Keep open the incidents whose triggers are still changing; return the rest.
+
+        A metric that still differs from its baseline while it already triggers an open
+        incident (a leak that keeps growing) extends that incident instead of opening
+        another one for the same cause.
+        """
+        rest: list[str] = []
+        for name in confirmed:
+            owner = next((c for c in self._open if name != HOGS and name in c.triggers), None)
+            if owner is None:
+                rest.append(name)
+                continue
+            owner.last_anomaly = at
+        for name in rest:
+            if at - self._flags.get(name, -math.inf) > self.config.window:
+                self._flags[name] = at  # found by the sweep, not by the detector
+        return rest
 
     def _newest_scan(self) -> ProcessTable | None:
         scanner = getattr(self.host, "scanner", None)
@@ -233,11 +270,13 @@ class IncidentTracker:
         ).T.reshape(len(names), -1)
         return rows[:, -self._n_window :], rows[:, : -self._n_window]
 
-    def _confirm(self, names: list[str]) -> list[str]:
+    def _confirm(self, names: list[str], *, rising: bool = False) -> list[str]:
         window, base = self._matrix(names)
         d, p = ks_two_sample(window, base)
-        with np.errstate(invalid="ignore"):
-            shift = np.abs(np.nanmedian(window, axis=1) - np.nanmedian(base, axis=1))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN series: no verdict
+            change = np.nanmedian(window, axis=1) - np.nanmedian(base, axis=1)
+        shift = change if rising else np.abs(change)
         floors = np.array([material_change(n) for n in names])
         ok = (d >= self.config.min_score) & (p <= self.config.max_p) & (shift >= floors)
         order = np.lexsort((-shift / np.maximum(floors, 1e-12), -d))
@@ -323,9 +362,12 @@ class IncidentTracker:
             if resource is not None and resource not in falling and np.isfinite(window[i]).any():
                 falling[resource] = float(np.nanmedian(window[i])) < median
         for resource in dict.fromkeys(resources):
-            pair = (base, start) if base is not None else None
+            first, begin = current.joined.get(resource, (base, start))
+            if begin is None or begin is tables[-1]:
+                continue
+            pair = (first, begin) if first is not None else None
             down = falling.get(resource, False)
-            ranked = attribute(pair, start, tables[-1], resource, falling=down)
+            ranked = attribute(pair, begin, tables[-1], resource, falling=down)
             if resource == "cpu" and current.hogs:  # the hogs seen starting come first
                 ranked.sort(key=lambda row: row["pid"] not in current.hogs)
             rows += ranked

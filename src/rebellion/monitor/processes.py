@@ -235,6 +235,9 @@ def attribute(
     cpu = _cpu_use(start, end)
     sign = -1.0 if falling else 1.0
     rises = {pid: sign * (rate - usual.get(pid, 0.0)) for pid, rate in during.items()}
+    if falling:
+        # A process that ended during the period took its whole usual rate with it.
+        rises.update({pid: rate for pid, rate in usual.items() if pid not in during})
     total = sum(r for r in rises.values() if r > 0)
     if total <= 0:
         return []
@@ -242,7 +245,7 @@ def attribute(
     return [
         {
             "pid": pid,
-            "name": (end.rows.get(pid) or start.rows[pid])[0],
+            "name": _name(pid, end, start, *(baseline or ())),
             "share": round(rises[pid] / total, 3),
             "resource": resource,
             "rate": round(rises[pid], 4),
@@ -251,6 +254,10 @@ def attribute(
         }
         for pid in ranked[:top]
     ]
+
+
+def _name(pid: int, *tables: ProcessTable) -> str:
+    return next((t.rows[pid][0] for t in tables if pid in t.rows), "?")
 
 
 @final
