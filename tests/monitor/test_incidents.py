@@ -269,6 +269,26 @@ def test_a_process_is_known_by_its_start_time_not_its_name() -> None:
     assert ProcessScanner().scan().born  # real scans read start times
 
 
+def test_cpu_rates_are_read_over_at_least_min_span_seconds() -> None:
+    # A scan taken on the spot just after a regular one must not turn rates into
+    # rounding noise: demand and use span the newest scan at least min_span s older.
+    clock = ManualClock()
+    scanner = ProcessScanner(clock=clock, min_span=1.0)
+    assert scanner.span() is None
+    first = scanner.scan()
+    clock.advance(5.0)
+    regular = scanner.scan()
+    clock.advance(0.01)
+    spot = scanner.scan()
+    assert scanner.span() == (first, spot)
+    clock.advance(1.0)
+    later = scanner.scan()
+    assert scanner.span() == (spot, later)
+    assert regular is not spot
+    with pytest.raises(ConfigError, match="min_span"):
+        ProcessScanner(min_span=-1.0)
+
+
 def test_bad_settings_name_the_parameter() -> None:
     with pytest.raises(ConfigError, match="window"):
         IncidentConfig(window=0)

@@ -176,12 +176,13 @@ def blamed(
     return check
 
 
-def shown(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [
-        (r["id"], r["status"], r["triggers"], [(p["name"], p["pid"], p["resource"], p["share"])
-                                              for p in r["processes"][:6]])
+def shown(rows: list[dict[str, Any]]) -> str:
+    """The incidents, one line each (a string: pytest would shorten a list's repr)."""
+    return "\n".join(
+        f"{r['id']} {r['status']} {r['triggers']} "
+        + ", ".join(f"{p['name']}({p['pid']}) {p['resource']} {p['share']}" for p in r["processes"])
         for r in rows
-    ]  # fmt: skip
+    )
 
 
 def resolved(ident: str) -> Callable[[list[dict[str, Any]]], dict[str, Any] | None]:
@@ -236,7 +237,7 @@ def test_a_cpu_hog_opens_an_incident_naming_cpu_and_stress_ng(
         # The load must really have run: a stress-ng that could not start is no verdict
         # on the monitor.
         assert hog.poll() is None, f"stress-ng exited ({hog.returncode}): {log.read_text()}"
-        assert found is not None, (shown(monitor.incidents(limit=5)), hogs(handle))
+        assert found is not None, f"{shown(monitor.incidents(limit=20))}\nload: {hogs(handle)}"
         assert "stress-ng" in found["summary"] or any(
             "stress-ng" in p["name"] for p in found["processes"]
         )
@@ -257,7 +258,7 @@ def test_a_growing_allocation_opens_an_incident_naming_memory(monitor: Monitor) 
     )
     try:
         found = monitor.wait_for(blamed(("memory.",), "memory", lambda: {child.pid}), DETECT)
-        assert found is not None, shown(monitor.incidents(limit=5))
+        assert found is not None, shown(monitor.incidents(limit=20))
     finally:
         stop(child)
     assert monitor.wait_for(resolved(found["id"]), RESOLVE) is not None
@@ -276,7 +277,7 @@ def test_a_growing_file_opens_an_incident_naming_the_disk(monitor: Monitor, tmp_
     )
     try:
         found = monitor.wait_for(blamed(("disk.",), "io", lambda: {child.pid}), DETECT)
-        assert found is not None, shown(monitor.incidents(limit=5))
+        assert found is not None, shown(monitor.incidents(limit=20))
     finally:
         stop(child)
         target.unlink(missing_ok=True)

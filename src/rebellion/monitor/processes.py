@@ -32,7 +32,7 @@ from typing import Any, Literal, final
 import psutil
 
 from .._clock import Clock
-from .._validate import check_clock, check_int
+from .._validate import check_clock, check_int, check_number
 
 __all__ = ["HogWatch", "ProcessScanner", "ProcessTable", "Resource", "attribute", "resource_of"]
 
@@ -82,11 +82,16 @@ class ProcessScanner:
     Args:
         clock: time source.
         keep: scans kept (>= 2).
+        min_span: shortest span in seconds that CPU rates (demand, use, hogs) are read
+            over.
     """
 
-    def __init__(self, *, clock: Clock | None = None, keep: int = 12) -> None:
+    def __init__(
+        self, *, clock: Clock | None = None, keep: int = 12, min_span: float = 1.0
+    ) -> None:
         self._clock = check_clock(clock)
         self._tables: deque[ProcessTable] = deque(maxlen=check_int("keep", keep, minimum=2))
+        self.min_span = check_number("min_span", min_span, minimum=0.0)
         self._schedstat = True
         # The monitor never explains an incident by itself: its start-up work (imports,
         # first scans) would otherwise read as a CPU hog. Its own cost is in its stats.
@@ -129,17 +134,31 @@ class ProcessScanner:
             self._schedstat = False  # not Linux, or no schedstats: demand is CPU time
             return 0.0
 
-    def demand(self) -> dict[int, float]:
-        """Return each process's CPU demand (cores) between the last two scans."""
+    def span(self) -> tuple[ProcessTable, ProcessTable] | None:
+        """Return the newest scan and the newest one at least ``min_span`` s before it.
+
+        Rates over a shorter span are mostly rounding (CPU time is counted in 10 ms
+        ticks): a scan taken on the spot right after a regular one would make a busy
+        loop read as idle. Falls back to the oldest scan kept (None: fewer than two).
+        """
         if len(self._tables) < 2:
-            return {}
-        return _rates(self._tables[-2], self._tables[-1], "cpu")
+            return None
+        end = self._tables[-1]
+        start = next(
+            (t for t in reversed(self._tables) if end.mono - t.mono >= self.min_span),
+            self._tables[0],
+        )
+        return (start, end) if start is not end else None
+
+    def demand(self) -> dict[int, float]:
+        """Return each process's CPU demand (cores) over the newest :meth:`span`."""
+        pair = self.span()
+        return _rates(*pair, "cpu") if pair is not None else {}
 
     def use(self) -> dict[int, float]:
-        """Return each process's CPU use (cores) between the last two scans."""
-        if len(self._tables) < 2:
-            return {}
-        return _cpu_use(self._tables[-2], self._tables[-1])
+        """Return each process's CPU use (cores) over the newest :meth:`span`."""
+        pair = self.span()
+        return _cpu_use(*pair) if pair is not None else {}
 
     def hogs(self, threshold: float = 0.8) -> int:
         """Return how many processes demanded at least ``threshold`` cores between the
@@ -289,6 +308,9 @@ class HogWatch:
         self._seen = tables[-1]
         self._demand = scanner.demand()
         use = scanner.use()
+        span = getattr(scanner, "span", None)
+        pair = span() if span is not None else (tables[-2], tables[-1])
+        began = pair[0].at if pair is not None else tables[-2].at
         hogging = {
             pid
             for pid, rate in self._demand.items()
@@ -297,7 +319,7 @@ class HogWatch:
         self._known = {p for p in self._known if self._demand.get(p, 0.0) >= self.calm}
         new = hogging - self._known
         self._known |= hogging
-        return new, tables[-2].at
+        return new, began
 
     def still_hogging(self, pids: set[int]) -> bool:
         """Return True while one of ``pids`` demands at least ``calm`` cores."""
