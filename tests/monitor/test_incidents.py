@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,16 @@ def test_cpu_rates_are_read_over_at_least_min_span_seconds() -> None:
     assert regular is not spot
     with pytest.raises(ConfigError, match="min_span"):
         ProcessScanner(min_span=-1.0)
+
+
+def test_a_process_ending_mid_read_does_not_turn_wait_time_off() -> None:
+    # Reading a reaped process's schedstat fails (ENOENT or ESRCH); that process's wait
+    # is 0, and every other process's demand still includes its time in the run queue.
+    scanner = ProcessScanner()
+    assert scanner._waited(2**22 + 12345) == 0.0
+    with open(f"/proc/{os.getpid()}/schedstat", encoding="ascii") as stat:
+        waited = int(stat.read().split()[1]) / 1e9
+    assert scanner._waited(os.getpid()) >= waited
 
 
 def test_bad_settings_name_the_parameter() -> None:

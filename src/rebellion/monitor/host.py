@@ -33,8 +33,12 @@ from .._clock import Clock
 from .._validate import check_clock, check_int, check_number
 from .cgroups import CgroupReader
 from .devices import DeviceRates, mount_points, mount_usage, sensors
+from .process_table import ATTRS as _TABLE_ATTRS
 from .process_table import ProcessInfo, TopProcesses
+from .processes import ATTRS as _SCAN_ATTRS
 from .processes import ProcessScanner, ProcessTable
+
+_BOTH = list(dict.fromkeys(_TABLE_ATTRS + _SCAN_ATTRS))
 
 __all__ = ["HostCollector", "HostSample", "ProcessInfo"]
 
@@ -140,8 +144,12 @@ class HostCollector:
         if now - self._proc_at >= self._process_interval:
             self._proc_at = now
             if self._table is not None:
-                self._processes = self._table.scan()
-            self.scan_processes()
+                # One pass over /proc feeds both the table and the incident scan.
+                infos = [(p.pid, p.info) for p in psutil.process_iter(_BOTH)]
+                self._processes = self._table.ingest(infos)
+                self.scanner.ingest(infos)
+            else:
+                self.scan_processes()
             self._read_groups(now)
         values.update(self._groups)
         if self._top:

@@ -15,17 +15,18 @@ True
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import final
+from typing import Any, final
 
 import psutil
 
 from .._clock import Clock
 from .._validate import check_clock, check_int
 
-__all__ = ["ProcessInfo", "TopProcesses"]
+__all__ = ["ATTRS", "ProcessInfo", "TopProcesses"]
 
-_ATTRS = ["name", "cpu_times", "memory_info", "username", "num_threads", "cmdline", "io_counters"]
+ATTRS = ["name", "cpu_times", "memory_info", "username", "num_threads", "cmdline", "io_counters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,21 +80,25 @@ class TopProcesses:
 
     def scan(self) -> list[ProcessInfo]:
         """Read every process now and return the table (rates are 0 on the first scan)."""
+        return self.ingest((proc.pid, proc.info) for proc in psutil.process_iter(ATTRS))
+
+    def ingest(self, infos: Iterable[tuple[int, Mapping[str, Any]]]) -> list[ProcessInfo]:
+        """Build the table from one scan read by someone else: ``(pid, psutil info)``
+        pairs with at least the :data:`ATTRS` fields."""
         now = self._clock.monotonic()
         elapsed = now - self._at
         fresh = elapsed == float("inf") or elapsed <= 0
         seen: dict[int, tuple[float, int]] = {}
         rows: list[ProcessInfo] = []
-        for proc in psutil.process_iter(_ATTRS):
-            info = proc.info
+        for pid, info in infos:
             cpu, memory = info.get("cpu_times"), info.get("memory_info")
             if cpu is None or memory is None:
                 continue
             io = info.get("io_counters")
             moved = io.read_bytes + io.write_bytes if io is not None else 0
             busy = cpu.user + cpu.system
-            seen[proc.pid] = (busy, moved)
-            before = self._last.get(proc.pid)
+            seen[pid] = (busy, moved)
+            before = self._last.get(pid)
             cpu_rate = io_rate = 0.0
             if before is not None and not fresh:
                 cpu_rate = max(0.0, busy - before[0]) * 100.0 / elapsed
@@ -101,7 +106,7 @@ class TopProcesses:
             command = info.get("cmdline") or []
             rows.append(
                 ProcessInfo(
-                    proc.pid,
+                    pid,
                     info.get("name") or "?",
                     cpu_rate,
                     memory.rss,

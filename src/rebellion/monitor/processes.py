@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, final
 
@@ -34,13 +35,23 @@ import psutil
 from .._clock import Clock
 from .._validate import check_clock, check_int, check_number
 
-__all__ = ["HogWatch", "ProcessScanner", "ProcessTable", "Resource", "attribute", "resource_of"]
+__all__ = [
+    "ATTRS",
+    "HogWatch",
+    "ProcessScanner",
+    "ProcessTable",
+    "Resource",
+    "attribute",
+    "resource_of",
+]
 
 Resource = Literal["cpu", "memory", "io"]
 Row = tuple[str, float, int, float, float]
 """name, CPU seconds (user + system), resident bytes, bytes written (write syscalls),
 CPU demand seconds (CPU seconds plus time spent runnable but waiting for a CPU)."""
 _FIELDS = {"cpu": 4, "memory": 2, "io": 3}
+ATTRS = ["name", "create_time", "cpu_times", "memory_info", "io_counters"]
+"""The psutil fields a scan reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,31 +103,37 @@ class ProcessScanner:
         self._clock = check_clock(clock)
         self._tables: deque[ProcessTable] = deque(maxlen=check_int("keep", keep, minimum=2))
         self.min_span = check_number("min_span", min_span, minimum=0.0)
-        self._schedstat = True
+        # Without schedstats (not Linux, or a kernel built without them) demand is CPU
+        # time. Decided once: one process ending mid-read says nothing about the kernel.
+        self._schedstat = os.path.exists(f"/proc/{os.getpid()}/schedstat")
         # The monitor never explains an incident by itself: its start-up work (imports,
         # first scans) would otherwise read as a CPU hog. Its own cost is in its stats.
         self._own = os.getpid()
 
     def scan(self) -> ProcessTable:
         """Read every process's counters now and remember them (the monitor's own aside)."""
+        return self.ingest((proc.pid, proc.info) for proc in psutil.process_iter(ATTRS))
+
+    def ingest(self, infos: Iterable[tuple[int, Mapping[str, Any]]]) -> ProcessTable:
+        """Remember one scan read by someone else: ``(pid, psutil info)`` pairs with at
+        least the :data:`ATTRS` fields (the host reads every process once for both this
+        and its process table)."""
         rows: dict[int, Row] = {}
         born: dict[int, float] = {}
-        attrs = ["name", "create_time", "cpu_times", "memory_info", "io_counters"]
-        for proc in psutil.process_iter(attrs):
-            if proc.pid == self._own:
+        for pid, info in infos:
+            if pid == self._own:
                 continue
-            info = proc.info
             cpu, memory = info.get("cpu_times"), info.get("memory_info")
             if cpu is None or memory is None:
                 continue
             io = info.get("io_counters")
             written = float(getattr(io, "write_chars", getattr(io, "write_bytes", 0.0)))
             busy = cpu.user + cpu.system
-            demand = busy + self._waited(proc.pid)
-            rows[proc.pid] = (info.get("name") or "?", busy, memory.rss, written, demand)
+            demand = busy + self._waited(pid)
+            rows[pid] = (info.get("name") or "?", busy, memory.rss, written, demand)
             created = info.get("create_time")
             if created is not None:
-                born[proc.pid] = float(created)
+                born[pid] = float(created)
         table = ProcessTable(self._clock.wall(), self._clock.monotonic(), rows, born)
         self._tables.append(table)
         return table
@@ -128,11 +145,8 @@ class ProcessScanner:
         try:
             with open(f"/proc/{pid}/schedstat", encoding="ascii") as stat:
                 return int(stat.read().split()[1]) / 1e9
-        except FileNotFoundError:
-            return 0.0  # the process just ended
         except (OSError, ValueError, IndexError):
-            self._schedstat = False  # not Linux, or no schedstats: demand is CPU time
-            return 0.0
+            return 0.0  # the process ended (ENOENT, ESRCH) while we read it
 
     def span(self) -> tuple[ProcessTable, ProcessTable] | None:
         """Return the newest scan and the newest one at least ``min_span`` s before it.
