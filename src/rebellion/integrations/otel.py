@@ -1,4 +1,4 @@
-"""Export policy events and durations as OpenTelemetry metrics (extra ``otel``).
+"""Export policy events and durations as OpenTelemetry metrics and traces (extra ``otel``).
 
 Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
 
@@ -11,6 +11,12 @@ Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
 * ``rebellion.pipeline.duration`` (histogram, ``s``): each whole pipeline execution;
 * ``rebellion.policy.stat`` (observable gauge): the numeric fields of every
   registered primitive's ``stats()`` (``stat.name``), read at collection time.
+
+An instrumented pipeline is also traced: one span per execution, with its attempts,
+retries, rejections and state changes as span events (see
+:mod:`rebellion.integrations.otel_trace`). Host metrics under the ``system.*``
+conventions are in :mod:`rebellion.integrations.otel_host`; exporting all of it over
+OTLP is :func:`rebellion.integrations.start_otlp`.
 
 >>> from opentelemetry.sdk.metrics import MeterProvider
 >>> from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -36,8 +42,9 @@ from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.trace import TracerProvider
 
 from .._clock import Clock
 from .._events import Event
@@ -46,6 +53,7 @@ from .._registry import registry
 from .._validate import check_clock
 from ..errors import ConfigError
 from ..policies.pipeline import Pipeline
+from .otel_trace import AttemptMarker, PipelineSpan, current_execution, span_event_attributes
 
 __all__ = ["OTelListener"]
 
@@ -74,6 +82,8 @@ class OTelListener:
 
     Args:
         meter_provider: where the instruments live (default: the global provider).
+        tracer_provider: where the spans of instrumented pipelines go (default: the
+            global provider, which records nothing until one is configured).
         include_stats: also observe every registered primitive's numeric stats.
         clock: time source of the duration histograms.
 
@@ -85,16 +95,20 @@ class OTelListener:
         self,
         meter_provider: MeterProvider | None = None,
         *,
+        tracer_provider: TracerProvider | None = None,
         include_stats: bool = True,
         clock: Clock | None = None,
     ) -> None:
         if meter_provider is not None and not isinstance(meter_provider, MeterProvider):
             raise ConfigError("meter_provider", "an opentelemetry MeterProvider", meter_provider)
+        if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+            raise ConfigError("tracer_provider", "an opentelemetry TracerProvider", tracer_provider)
         if not isinstance(include_stats, bool):
             raise ConfigError("include_stats", "True or False", include_stats)
         self._clock = check_clock(clock)
         provider = meter_provider or metrics.get_meter_provider()
         meter = provider.get_meter("rebellion")
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("rebellion")
         self._events = meter.create_counter(
             "rebellion.policy.events", unit="{event}", description="Events emitted by policies"
         )
@@ -113,7 +127,10 @@ class OTelListener:
         self._kinds: dict[type, tuple[str, tuple[str, ...]]] = {}
 
     def __call__(self, event: Event) -> None:
-        """Count ``event`` (a listener: ``subscribe_all(listener)``)."""
+        """Count ``event``; add it to the span of the running pipeline execution, if any.
+
+        A listener: ``subscribe_all(listener)``.
+        """
         known = self._kinds.get(type(event))
         if known is None:
             names = (
@@ -131,12 +148,21 @@ class OTelListener:
         for detail in details:
             attributes["state" if detail == "new_state" else detail] = str(getattr(event, detail))
         self._events.add(1, attributes)
+        execution = current_execution(self)
+        if execution is not None:
+            at = event.at
+            execution.span.add_event(
+                type(event).__name__,
+                span_event_attributes(event, kind),
+                timestamp=int(at * 1e9) if at > 0 else None,
+            )
 
     def instrument(self, pipeline: Pipeline) -> Pipeline:
-        """Return ``pipeline`` timed: its whole duration and each attempt's.
+        """Return ``pipeline`` timed and traced: its whole duration and each attempt's.
 
-        The result is a new pipeline over the same policy objects, with a timer
-        outermost (pipeline duration) and one innermost (attempt duration).
+        The result is a new pipeline over the same policy objects, with a span and a
+        timer outermost (one span per execution, the pipeline duration) and a timer and
+        an attempt marker innermost (attempt duration, an ``attempt`` span event).
 
         Raises:
             ConfigError: ``pipeline`` is not a :class:`Pipeline`.
@@ -146,7 +172,11 @@ class OTelListener:
         attributes = {"pipeline.name": pipeline.name}
         outer = _Timer(self.pipeline_duration, attributes, self._clock)
         inner = _Timer(self.attempt_duration, attributes, self._clock)
-        return Pipeline(outer, *pipeline.policies, inner, name=pipeline.name, warn=False)
+        span = PipelineSpan(self._tracer, self, pipeline)
+        marker = AttemptMarker(self, pipeline.name, self._clock)
+        return Pipeline(
+            span, outer, *pipeline.policies, inner, marker, name=pipeline.name, warn=False
+        )
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         for entry in registry.snapshot():
