@@ -82,6 +82,18 @@ def test_pipeline_spans_and_policy_metrics_reach_the_receiver() -> None:
         }
         assert ("CircuitStateChanged", "otlp-e2e-payments") in events
         assert ("RetryScheduled", "otlp-e2e-retry") in events
+        calls = {
+            (attributes["policy.name"], attributes["outcome"]): point.as_int
+            for attributes, point, _ in points["rebellion.policy.calls"]
+        }
+        assert calls[("otlp-e2e-payments", "failure")] == 3
+        assert calls[("otlp-e2e-payments", "rejected")] == 1
+        states = {
+            attributes["state"]: getattr(point, point.WhichOneof("value"))
+            for attributes, point, _ in points["rebellion.policy.state"]
+            if attributes["policy.name"] == "otlp-e2e-payments"
+        }
+        assert states["OPEN"] == 1
 
 
 @pytest.mark.e2e

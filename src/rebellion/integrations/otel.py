@@ -10,7 +10,12 @@ Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
   instrumented pipeline (``pipeline.name``, ``attempt.outcome``, ``error.type``);
 * ``rebellion.pipeline.duration`` (histogram, ``s``): each whole pipeline execution;
 * ``rebellion.policy.stat`` (observable gauge): the numeric fields of every
-  registered primitive's ``stats()`` (``stat.name``), read at collection time.
+  registered primitive's ``stats()`` (``stat.name``), read at collection time;
+* ``rebellion.policy.calls`` (observable counter, ``{call}``): calls through every
+  primitive by ``outcome`` (``success``, ``failure``, ``rejected``, ``fallback``,
+  ``timeout``, ``ignored``), from the same snapshots, cumulative;
+* ``rebellion.policy.state`` (observable gauge): 1 for the current ``state`` of every
+  primitive that has one, 0 for a circuit breaker's other states.
 
 An instrumented pipeline is also traced: one span per execution, with its attempts,
 retries, rejections and state changes as span events (see
@@ -124,6 +129,17 @@ class OTelListener:
                 callbacks=[self._observe],
                 description="Numeric statistics of every registered primitive",
             )
+            meter.create_observable_counter(
+                "rebellion.policy.calls",
+                callbacks=[self._observe_calls],
+                unit="{call}",
+                description="Calls through every registered primitive, by outcome",
+            )
+            meter.create_observable_gauge(
+                "rebellion.policy.state",
+                callbacks=[self._observe_states],
+                description="Current state of every registered primitive (1 = current)",
+            )
         self._kinds: dict[type, tuple[str, tuple[str, ...]]] = {}
 
     def __call__(self, event: Event) -> None:
@@ -183,6 +199,56 @@ class OTelListener:
             base = {"policy.kind": str(entry["kind"]), "policy.name": str(entry["name"])}
             for key, value in _numbers(entry["stats"]):
                 yield Observation(value, {**base, "stat.name": key})
+
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        for entry in registry.snapshot():
+            stats, measures = entry["stats"], entry.get("measures") or {}
+            for key, outcome in _OUTCOMES.items():
+                value = stats.get(key)
+                if (
+                    isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and measures.get(key, "counter") == "counter"
+                ):
+                    attributes = {
+                        "policy.kind": str(entry["kind"]),
+                        "policy.name": str(entry["name"]),
+                        "outcome": outcome,
+                    }
+                    yield Observation(value, attributes)
+
+    def _observe_states(self, options: CallbackOptions) -> Iterable[Observation]:
+        for entry in registry.snapshot():
+            state = entry["stats"].get("state")
+            if not isinstance(state, str):
+                continue
+            kind = str(entry["kind"])
+            base = {"policy.kind": kind, "policy.name": str(entry["name"])}
+            known = _STATES.get(kind, ())
+            for name in known if state in known else (*known, state):
+                yield Observation(1 if name == state else 0, {**base, "state": name})
+
+
+_OUTCOMES = {
+    "successes": "success",
+    "failures": "failure",
+    "rejections": "rejected",
+    "fallbacks": "fallback",
+    "timeouts": "timeout",
+    "ignored": "ignored",
+}
+_STATES = {
+    "circuit_breaker": (
+        "CLOSED",
+        "OPEN",
+        "HALF_OPEN",
+        "DEGRADED",
+        "FORCED_OPEN",
+        "ISOLATED",
+        "DISABLED",
+        "METRICS_ONLY",
+    ),
+}
 
 
 def _numbers(stats: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
