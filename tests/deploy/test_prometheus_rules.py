@@ -71,9 +71,11 @@ def test_a_broken_rule_fails_promtool(tmp_path: Path) -> None:
     assert done.returncode != 0
 
 
-@pytest.fixture
-def scraped(tmp_path: Path) -> Iterator[Prometheus]:
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """One Prometheus for the module's live tests: starting it is the slow part."""
     needs("prometheus")
+    tmp_path = tmp_path_factory.mktemp("prometheus")
     app, _ = build(ServeOptions(db=":memory:", interval=0.5).checked())
     with (
         policies_in_use(),
