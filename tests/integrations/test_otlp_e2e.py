@@ -198,3 +198,13 @@ def test_serve_refuses_a_bad_otlp_url(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["serve", "--otlp", "collector:4318"]) == 2
     assert "otlp must be an http" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_bad_standard_endpoint_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rebellion.cli import main
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    assert main(["serve"]) == 2
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT must be an http" in capsys.readouterr().err

@@ -166,12 +166,9 @@ class OTelListener:
         self._events.add(1, attributes)
         execution = current_execution(self)
         if execution is not None:
-            at = event.at
-            execution.span.add_event(
-                type(event).__name__,
-                span_event_attributes(event, kind),
-                timestamp=int(at * 1e9) if at > 0 else None,
-            )
+            # Dispatch is synchronous, so "now" is the event's time on the span's own
+            # clock (an injected policy clock may not be wall time).
+            execution.span.add_event(type(event).__name__, span_event_attributes(event, kind))
 
     def instrument(self, pipeline: Pipeline) -> Pipeline:
         """Return ``pipeline`` timed and traced: its whole duration and each attempt's.

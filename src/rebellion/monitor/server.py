@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ class ServeOptions:
         if self.warmup is not None and not 0 <= self.warmup <= 86400:
             raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
         otlp = None if self.otlp is None else check_endpoint(self.otlp, "otlp")
+        standard = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        if otlp is None and standard:
+            check_endpoint(standard, "OTEL_EXPORTER_OTLP_ENDPOINT")
         return dataclasses.replace(
             self, token=token, allowed_hosts=hosts, allowed_origins=origins, otlp=otlp
         )
