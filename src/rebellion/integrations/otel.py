@@ -41,11 +41,9 @@ OTLP is :func:`rebellion.integrations.start_otlp`.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from inspect import isawaitable
-from types import CoroutineType
-from typing import Any, ClassVar, TypeVar, final
+from typing import Any, TypeVar, final
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -53,7 +51,6 @@ from opentelemetry.trace import TracerProvider
 
 from .._clock import Clock
 from .._events import Event
-from .._policy import Policy
 from .._registry import registry
 from .._validate import check_clock
 from ..errors import ConfigError
@@ -173,23 +170,18 @@ class OTelListener:
     def instrument(self, pipeline: Pipeline) -> Pipeline:
         """Return ``pipeline`` timed and traced: its whole duration and each attempt's.
 
-        The result is a new pipeline over the same policy objects, with a span and a
-        timer outermost (one span per execution, the pipeline duration) and a timer and
-        an attempt marker innermost (attempt duration, an ``attempt`` span event).
+        The result is a new pipeline over the same policy objects, with a span policy
+        outermost (one span per execution, the pipeline duration) and an attempt marker
+        innermost (each attempt's duration, an ``attempt`` span event).
 
         Raises:
             ConfigError: ``pipeline`` is not a :class:`Pipeline`.
         """
         if not isinstance(pipeline, Pipeline):
             raise ConfigError("pipeline", "a Pipeline", pipeline)
-        attributes = {"pipeline.name": pipeline.name}
-        outer = _Timer(self.pipeline_duration, attributes, self._clock)
-        inner = _Timer(self.attempt_duration, attributes, self._clock)
-        span = PipelineSpan(self._tracer, self, pipeline)
-        marker = AttemptMarker(self, pipeline.name, self._clock)
-        return Pipeline(
-            span, outer, *pipeline.policies, inner, marker, name=pipeline.name, warn=False
-        )
+        span = PipelineSpan(self._tracer, self, pipeline, self.pipeline_duration, self._clock)
+        marker = AttemptMarker(self, pipeline.name, self.attempt_duration, self._clock)
+        return Pipeline(span, *pipeline.policies, marker, name=pipeline.name, warn=False)
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         for entry in registry.snapshot():
@@ -253,62 +245,3 @@ def _numbers(stats: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
         # bool is an int: True/False export as 1/0; NaN and infinities are left out.
         if isinstance(value, int | float) and math.isfinite(value):
             yield key, float(value)
-
-
-@final
-class _Timer(Policy):
-    """Time each call and record it in a histogram with its outcome."""
-
-    kind: ClassVar[str] = "telemetry"
-
-    def __init__(self, histogram: Any, attributes: dict[str, str], clock: Clock) -> None:
-        self.name = f"otel:{attributes['pipeline.name']}"
-        self._histogram = histogram
-        self._ok = {**attributes, "attempt.outcome": "success"}
-        self._attributes = attributes
-        self._clock = clock
-
-    def _failed(self, started: float, error: BaseException) -> None:
-        attributes = {
-            **self._attributes,
-            "attempt.outcome": "failure",
-            "error.type": type(error).__name__,
-        }
-        self._histogram.record(self._clock.monotonic() - started, attributes)
-
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        started = self._clock.monotonic()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            self._failed(started, error)
-            raise
-        self._histogram.record(self._clock.monotonic() - started, self._ok)
-        return result
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        started = self._clock.monotonic()
-        try:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-        except BaseException as error:
-            self._failed(started, error)
-            raise
-        self._histogram.record(self._clock.monotonic() - started, self._ok)
-        return result
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        run = self._async
-
-        async def timed(*args: Any, **kwargs: Any) -> T:
-            result: T = await run(fn, args, kwargs)
-            return result
-
-        return timed
-
-    def stats(self) -> dict[str, Any]:
-        """Return the timer's identity (its figures live in OpenTelemetry)."""
-        return {"kind": self.kind, "name": self.name}

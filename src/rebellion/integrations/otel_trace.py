@@ -1,7 +1,8 @@
 """One OpenTelemetry span per pipeline execution; what happened inside are its events.
 
 :meth:`OTelListener.instrument <rebellion.integrations.OTelListener.instrument>` puts a
-:class:`PipelineSpan` outermost and an :class:`AttemptMarker` innermost. The span is
+:class:`PipelineSpan` outermost and an :class:`AttemptMarker` innermost; they also record
+the pipeline and attempt duration histograms. The span is
 named ``pipeline <name>`` (kind ``INTERNAL``) and is the current span while the
 callee runs, so spans the callee starts (an HTTP client's) are its children. Its events:
 
@@ -59,6 +60,7 @@ from typing import Any, ClassVar, TypeVar, final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from .._clock import Clock
@@ -123,13 +125,64 @@ def _outcome(error: BaseException) -> str:
     return "rejected" if isinstance(error, RejectedError) else "failure"
 
 
-@final
-class PipelineSpan(Policy):
-    """Run each execution inside a span (outermost member of an instrumented pipeline)."""
+class _Timed(Policy):
+    """Time each call into a histogram (with its outcome) around :meth:`_around`."""
 
     kind: ClassVar[str] = "telemetry"
 
-    def __init__(self, tracer: Tracer, owner: object, pipeline: Policy) -> None:
+    def __init__(self, histogram: Histogram, pipeline_name: str, clock: Clock) -> None:
+        self._histogram = histogram
+        self._clock = clock
+        self._base = {"pipeline.name": pipeline_name}
+        self._ok = {**self._base, "attempt.outcome": "success"}
+
+    def _timed(self, started: float, error: BaseException | None) -> None:
+        elapsed = max(0.0, self._clock.monotonic() - started)
+        if error is None:
+            self._histogram.record(elapsed, self._ok)
+        else:
+            failed = {
+                **self._base,
+                "attempt.outcome": "failure",
+                "error.type": type(error).__name__,
+            }
+            self._histogram.record(elapsed, failed)
+
+    @contextmanager
+    def _around(self) -> Iterator[None]:
+        yield
+
+    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        with self._around():
+            return fn(*args, **kwargs)
+
+    async def _async(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        with self._around():
+            result = fn(*args, **kwargs)
+            if type(result) is CoroutineType or isawaitable(result):
+                result = await result
+            return result
+
+    def stats(self) -> dict[str, Any]:
+        """Return the policy's identity (its figures live in OpenTelemetry)."""
+        return {"kind": self.kind, "name": self.name}
+
+
+@final
+class PipelineSpan(_Timed):
+    """Run each execution inside a span and time it (outermost in an instrumented pipeline)."""
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        owner: object,
+        pipeline: Policy,
+        histogram: Histogram,
+        clock: Clock,
+    ) -> None:
+        super().__init__(histogram, pipeline.name, clock)
         self.name = f"otel-span:{pipeline.name}"
         self._tracer = tracer
         self._owner = owner
@@ -141,65 +194,58 @@ class PipelineSpan(Policy):
         }
 
     @contextmanager
-    def _span(self) -> Iterator[None]:
+    def _around(self) -> Iterator[None]:
+        started = self._clock.monotonic()
         span = self._tracer.start_span(
             self._span_name, kind=SpanKind.INTERNAL, attributes=self._attributes
         )
         if not span.is_recording():
-            span.end()
-            yield
+            try:
+                yield
+            except BaseException as error:
+                self._timed(started, error)
+                raise
+            self._timed(started, None)
             return
         execution = _Execution(self._owner, span)
         attached = otel_context.attach(trace.set_span_in_context(span))
         marked = _current.set(execution)
+        outcome = "success"
         try:
             yield
         except BaseException as error:
+            self._timed(started, error)
             outcome = _outcome(error)
-            span.set_attribute("rebellion.pipeline.outcome", outcome)
             if outcome != "cancelled":
                 span.set_attribute("error.type", type(error).__name__)
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
             raise
         else:
-            span.set_attribute("rebellion.pipeline.outcome", "success")
+            self._timed(started, None)
         finally:
             _current.reset(marked)
             otel_context.detach(attached)
-            span.set_attribute("rebellion.pipeline.attempts", execution.attempts)
+            span.set_attributes(
+                {
+                    "rebellion.pipeline.outcome": outcome,
+                    "rebellion.pipeline.attempts": execution.attempts,
+                }
+            )
             span.end()
-
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        with self._span():
-            return fn(*args, **kwargs)
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        with self._span():
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-            return result
-
-    def stats(self) -> dict[str, Any]:
-        """Return the span policy's identity (its figures live in OpenTelemetry)."""
-        return {"kind": self.kind, "name": self.name}
 
 
 @final
-class AttemptMarker(Policy):
-    """Add an ``attempt`` event to the execution's span each time the callee runs."""
+class AttemptMarker(_Timed):
+    """Time each attempt and add an ``attempt`` event to the execution's span (innermost)."""
 
-    kind: ClassVar[str] = "telemetry"
-
-    def __init__(self, owner: object, pipeline_name: str, clock: Clock) -> None:
+    def __init__(self, owner: object, pipeline_name: str, histogram: Histogram, clock: Clock):
+        super().__init__(histogram, pipeline_name, clock)
         self.name = f"otel-attempt:{pipeline_name}"
         self._owner = owner
-        self._clock = clock
 
     def _record(self, started: float, error: BaseException | None) -> None:
+        self._timed(started, error)
         execution = current_execution(self._owner)
         if execution is None:
             return
@@ -214,30 +260,12 @@ class AttemptMarker(Policy):
             attributes["error.type"] = type(error).__name__
         execution.span.add_event("attempt", attributes)
 
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    @contextmanager
+    def _around(self) -> Iterator[None]:
         started = self._clock.monotonic()
         try:
-            result = fn(*args, **kwargs)
+            yield
         except BaseException as error:
             self._record(started, error)
             raise
         self._record(started, None)
-        return result
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        started = self._clock.monotonic()
-        try:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-        except BaseException as error:
-            self._record(started, error)
-            raise
-        self._record(started, None)
-        return result
-
-    def stats(self) -> dict[str, Any]:
-        """Return the marker's identity (its figures live in OpenTelemetry)."""
-        return {"kind": self.kind, "name": self.name}
