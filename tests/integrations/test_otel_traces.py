@@ -259,3 +259,34 @@ def test_a_listener_ignores_the_spans_of_another_listener(spans: InMemorySpanExp
 def test_bad_tracer_provider_is_refused() -> None:
     with pytest.raises(ConfigError, match="tracer_provider must be an opentelemetry"):
         OTelListener(tracer_provider="jaeger")  # type: ignore[arg-type]
+
+
+async def test_an_async_failure_and_a_cancellation_end_their_spans(
+    otel: OTelListener, spans: InMemorySpanExporter
+) -> None:
+    pipeline = otel.instrument(Pipeline(Timeout(30, name="t-async"), name="async-fail"))
+
+    async def broken() -> None:
+        raise KeyError("missing")
+
+    with pytest.raises(KeyError):
+        await pipeline.execute(broken)
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(pipeline.execute(forever))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    failed, cancelled = spans.get_finished_spans()
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes is not None
+    assert failed.attributes["error.type"] == "KeyError"
+    assert cancelled.status.status_code is StatusCode.UNSET  # cancelling is not an error
+    assert cancelled.attributes is not None
+    assert cancelled.attributes["rebellion.pipeline.outcome"] == "cancelled"
+    assert "error.type" not in cancelled.attributes
