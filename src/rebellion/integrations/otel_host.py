@@ -23,7 +23,9 @@ instrument                                unit           attributes
                                                          ``network.io.direction``
 ========================================  =============  ====================================
 
-The monitor keeps disk and network *rates*; the two I/O instruments are cumulative
+The conventions have no load average yet; ``system.cpu.load_average.*`` are the names the
+OpenTelemetry Collector's host-metrics receiver uses. The monitor keeps disk and network
+*rates*; the two I/O instruments are cumulative
 counters, so they read the kernel's byte counters at collection time instead (the same
 devices as the monitor: whole disks, every interface but loopback). Usage instruments
 are observable up-down counters, utilisations are gauges, as the conventions say.
