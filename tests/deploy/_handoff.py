@@ -128,6 +128,7 @@ def policies_in_use() -> Iterator[dict[str, Any]]:
     from rebellion import (
         Bulkhead,
         CircuitBreaker,
+        ErrorRecovery,
         Fallback,
         Pipeline,
         RateLimiter,
@@ -148,6 +149,7 @@ def policies_in_use() -> Iterator[dict[str, Any]]:
         "fallback": Fallback(lambda: "cached", name="handoff.fallback"),
         "bulkhead": Bulkhead(max_concurrent=2, max_queue=1, name="handoff.bulkhead"),
         "limiter": RateLimiter(rate=5, burst=2, name="handoff.limiter"),
+        "recovery": ErrorRecovery(name="handoff.recovery"),
         "buffer": get_backpressure_handler(
             name="handoff.buffer", max_buffer_size=2, sampling_strategy="latest"
         ),
