@@ -2,7 +2,9 @@
 
 The suite uses real components, not stand-ins: Debian's ``chromium`` for the dashboard's
 browser tests (driven through the ``playwright`` package, with no browser download) and
-``stress-ng`` as a load generator nobody here wrote, for the monitor's incident tests.
+``stress-ng`` as a load generator nobody here wrote, for the monitor's incident tests, and
+``prometheus`` (with ``promtool``) to scrape a running monitor and evaluate the shipped
+alerting rules.
 On a Debian-like machine where we are root (or have password-less sudo) this installs
 the missing packages in one ``apt-get`` call; anywhere else it says what to install and
 lets the suite decide (skip locally, fail under ``CI=true``).
@@ -19,6 +21,7 @@ import sys
 PACKAGES: dict[str, tuple[str, ...]] = {
     "chromium": ("chromium", "chromium-browser"),
     "stress-ng": ("stress-ng",),
+    "prometheus": ("prometheus",),
 }
 
 

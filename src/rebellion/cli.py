@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the anomaly detectors' own warm-up)",
     )
     serve.add_argument(
+        "--otlp",
+        default=None,
+        metavar="URL",
+        help="also send host and policy metrics to this OTLP/HTTP receiver, e.g. "
+        "http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT if set)",
+    )
+    serve.add_argument(
         "--allow-origin",
         action="append",
         default=None,
@@ -265,6 +272,7 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_origins=tuple(pick(args.allow_origin, "allow_origin", ())),
         allowed_hosts=tuple(pick(args.allow_host, "allow_host", ())),
         warmup=args.warmup,
+        otlp=args.otlp,
     ).checked()
     try:
         serve(options)

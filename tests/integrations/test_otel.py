@@ -11,6 +11,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from rebellion import CircuitBreaker, ConfigError, Pipeline, Retry, subscribe_all
+from rebellion.errors import CircuitOpenError
 from rebellion.integrations import OTelListener
 from rebellion.testing import FlakyCallable, ManualClock
 
@@ -135,3 +136,45 @@ def test_bad_input_names_the_parameter(parameter: str, value: object) -> None:
 def test_instrument_needs_a_pipeline(otel: OTelListener) -> None:
     with pytest.raises(ConfigError, match="pipeline"):
         otel.instrument(Retry(1))  # type: ignore[arg-type]
+
+
+def test_calls_by_outcome_are_cumulative_counters(
+    otel: OTelListener, reader: InMemoryMetricReader
+) -> None:
+    breaker = CircuitBreaker("calls-by-outcome", failure_threshold=2, reset_timeout=600)
+    breaker.call(lambda: "ok")
+    with pytest.raises(ConnectionError):
+        breaker.call(FlakyCallable([ConnectionError()]))
+    with pytest.raises(ConnectionError):
+        breaker.call(FlakyCallable([ConnectionError()]))
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: "refused")
+    calls = {
+        p.attributes["outcome"]: p.value
+        for p in points(reader, "rebellion.policy.calls")
+        if p.attributes["policy.name"] == "calls-by-outcome"
+    }
+    assert calls == {"success": 1, "failure": 2, "rejected": 1, "ignored": 0}
+    # Observed again at the next collection: the counter is cumulative.
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: "refused")
+    again = {
+        p.attributes["outcome"]: p.value
+        for p in points(reader, "rebellion.policy.calls")
+        if p.attributes["policy.name"] == "calls-by-outcome"
+    }
+    assert again["rejected"] == 2
+
+
+def test_states_are_one_hot(otel: OTelListener, reader: InMemoryMetricReader) -> None:
+    breaker = CircuitBreaker("one-hot", failure_threshold=1, reset_timeout=600)
+    with pytest.raises(ConnectionError):
+        breaker.call(FlakyCallable([ConnectionError()]))
+    states = {
+        p.attributes["state"]: p.value
+        for p in points(reader, "rebellion.policy.state")
+        if p.attributes["policy.name"] == "one-hot"
+    }
+    assert states["OPEN"] == 1
+    assert sum(states.values()) == 1
+    assert {"CLOSED", "HALF_OPEN", "ISOLATED"} <= set(states)

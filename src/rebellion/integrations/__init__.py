@@ -18,12 +18,15 @@ from typing import Any
 __all__ = [
     "AsyncResilientTransport",
     "LoggingListener",
+    "OTLPExport",
+    "OTelHostMetrics",
     "OTelListener",
     "RequestRejectedError",
     "ResilienceMiddleware",
     "ResilientTransport",
     "http_classifier",
     "http_pipeline",
+    "start_otlp",
 ]
 
 _HOMES = {
@@ -34,6 +37,9 @@ _HOMES = {
     "http_pipeline": "_http_common",
     "ResilienceMiddleware": "asgi",
     "OTelListener": "otel",
+    "OTelHostMetrics": "otel_host",
+    "OTLPExport": "otlp",
+    "start_otlp": "otlp",
     "LoggingListener": "log",
 }
 

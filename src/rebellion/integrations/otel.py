@@ -1,4 +1,4 @@
-"""Export policy events and durations as OpenTelemetry metrics (extra ``otel``).
+"""Export policy events and durations as OpenTelemetry metrics and traces (extra ``otel``).
 
 Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
 
@@ -10,7 +10,18 @@ Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
   instrumented pipeline (``pipeline.name``, ``attempt.outcome``, ``error.type``);
 * ``rebellion.pipeline.duration`` (histogram, ``s``): each whole pipeline execution;
 * ``rebellion.policy.stat`` (observable gauge): the numeric fields of every
-  registered primitive's ``stats()`` (``stat.name``), read at collection time.
+  registered primitive's ``stats()`` (``stat.name``), read at collection time;
+* ``rebellion.policy.calls`` (observable counter, ``{call}``): calls through every
+  primitive by ``outcome`` (``success``, ``failure``, ``rejected``, ``fallback``,
+  ``timeout``, ``ignored``), from the same snapshots, cumulative;
+* ``rebellion.policy.state`` (observable gauge): 1 for the current ``state`` of every
+  primitive that has one, 0 for a circuit breaker's other states.
+
+An instrumented pipeline is also traced: one span per execution, with its attempts,
+retries, rejections and state changes as span events (see
+:mod:`rebellion.integrations.otel_trace`). Host metrics under the ``system.*``
+conventions are in :mod:`rebellion.integrations.otel_host`; exporting all of it over
+OTLP is :func:`rebellion.integrations.start_otlp`.
 
 >>> from opentelemetry.sdk.metrics import MeterProvider
 >>> from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -30,22 +41,21 @@ Names follow Polly's ``resilience.polly.*`` instruments, under ``rebellion.``:
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from inspect import isawaitable
-from types import CoroutineType
-from typing import Any, ClassVar, TypeVar, final
+from typing import Any, TypeVar, final
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.trace import TracerProvider
 
 from .._clock import Clock
 from .._events import Event
-from .._policy import Policy
 from .._registry import registry
 from .._validate import check_clock
 from ..errors import ConfigError
 from ..policies.pipeline import Pipeline
+from .otel_trace import AttemptMarker, PipelineSpan, current_execution, span_event_attributes
 
 __all__ = ["OTelListener"]
 
@@ -74,6 +84,8 @@ class OTelListener:
 
     Args:
         meter_provider: where the instruments live (default: the global provider).
+        tracer_provider: where the spans of instrumented pipelines go (default: the
+            global provider, which records nothing until one is configured).
         include_stats: also observe every registered primitive's numeric stats.
         clock: time source of the duration histograms.
 
@@ -85,16 +97,20 @@ class OTelListener:
         self,
         meter_provider: MeterProvider | None = None,
         *,
+        tracer_provider: TracerProvider | None = None,
         include_stats: bool = True,
         clock: Clock | None = None,
     ) -> None:
         if meter_provider is not None and not isinstance(meter_provider, MeterProvider):
             raise ConfigError("meter_provider", "an opentelemetry MeterProvider", meter_provider)
+        if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+            raise ConfigError("tracer_provider", "an opentelemetry TracerProvider", tracer_provider)
         if not isinstance(include_stats, bool):
             raise ConfigError("include_stats", "True or False", include_stats)
         self._clock = check_clock(clock)
         provider = meter_provider or metrics.get_meter_provider()
         meter = provider.get_meter("rebellion")
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("rebellion")
         self._events = meter.create_counter(
             "rebellion.policy.events", unit="{event}", description="Events emitted by policies"
         )
@@ -110,10 +126,24 @@ class OTelListener:
                 callbacks=[self._observe],
                 description="Numeric statistics of every registered primitive",
             )
+            meter.create_observable_counter(
+                "rebellion.policy.calls",
+                callbacks=[self._observe_calls],
+                unit="{call}",
+                description="Calls through every registered primitive, by outcome",
+            )
+            meter.create_observable_gauge(
+                "rebellion.policy.state",
+                callbacks=[self._observe_states],
+                description="Current state of every registered primitive (1 = current)",
+            )
         self._kinds: dict[type, tuple[str, tuple[str, ...]]] = {}
 
     def __call__(self, event: Event) -> None:
-        """Count ``event`` (a listener: ``subscribe_all(listener)``)."""
+        """Count ``event``; add it to the span of the running pipeline execution, if any.
+
+        A listener: ``subscribe_all(listener)``.
+        """
         known = self._kinds.get(type(event))
         if known is None:
             names = (
@@ -131,22 +161,27 @@ class OTelListener:
         for detail in details:
             attributes["state" if detail == "new_state" else detail] = str(getattr(event, detail))
         self._events.add(1, attributes)
+        execution = current_execution(self)
+        if execution is not None:
+            # Dispatch is synchronous, so "now" is the event's time on the span's own
+            # clock (an injected policy clock may not be wall time).
+            execution.span.add_event(type(event).__name__, span_event_attributes(event, kind))
 
     def instrument(self, pipeline: Pipeline) -> Pipeline:
-        """Return ``pipeline`` timed: its whole duration and each attempt's.
+        """Return ``pipeline`` timed and traced: its whole duration and each attempt's.
 
-        The result is a new pipeline over the same policy objects, with a timer
-        outermost (pipeline duration) and one innermost (attempt duration).
+        The result is a new pipeline over the same policy objects, with a span policy
+        outermost (one span per execution, the pipeline duration) and an attempt marker
+        innermost (each attempt's duration, an ``attempt`` span event).
 
         Raises:
             ConfigError: ``pipeline`` is not a :class:`Pipeline`.
         """
         if not isinstance(pipeline, Pipeline):
             raise ConfigError("pipeline", "a Pipeline", pipeline)
-        attributes = {"pipeline.name": pipeline.name}
-        outer = _Timer(self.pipeline_duration, attributes, self._clock)
-        inner = _Timer(self.attempt_duration, attributes, self._clock)
-        return Pipeline(outer, *pipeline.policies, inner, name=pipeline.name, warn=False)
+        span = PipelineSpan(self._tracer, self, pipeline, self.pipeline_duration, self._clock)
+        marker = AttemptMarker(self, pipeline.name, self.attempt_duration, self._clock)
+        return Pipeline(span, *pipeline.policies, marker, name=pipeline.name, warn=False)
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         for entry in registry.snapshot():
@@ -154,68 +189,59 @@ class OTelListener:
             for key, value in _numbers(entry["stats"]):
                 yield Observation(value, {**base, "stat.name": key})
 
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        for entry in registry.snapshot():
+            stats, measures = entry["stats"], entry.get("measures") or {}
+            for key, outcome in _OUTCOMES.items():
+                value = stats.get(key)
+                if (
+                    isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and measures.get(key, "counter") == "counter"
+                ):
+                    attributes = {
+                        "policy.kind": str(entry["kind"]),
+                        "policy.name": str(entry["name"]),
+                        "outcome": outcome,
+                    }
+                    yield Observation(value, attributes)
+
+    def _observe_states(self, options: CallbackOptions) -> Iterable[Observation]:
+        for entry in registry.snapshot():
+            state = entry["stats"].get("state")
+            if not isinstance(state, str):
+                continue
+            kind = str(entry["kind"])
+            base = {"policy.kind": kind, "policy.name": str(entry["name"])}
+            known = _STATES.get(kind, ())
+            for name in known if state in known else (*known, state):
+                yield Observation(1 if name == state else 0, {**base, "state": name})
+
+
+_OUTCOMES = {
+    "successes": "success",
+    "failures": "failure",
+    "rejections": "rejected",
+    "fallbacks": "fallback",
+    "timeouts": "timeout",
+    "ignored": "ignored",
+}
+_STATES = {
+    "circuit_breaker": (
+        "CLOSED",
+        "OPEN",
+        "HALF_OPEN",
+        "DEGRADED",
+        "FORCED_OPEN",
+        "ISOLATED",
+        "DISABLED",
+        "METRICS_ONLY",
+    ),
+}
+
 
 def _numbers(stats: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
     for key, value in stats.items():
         # bool is an int: True/False export as 1/0; NaN and infinities are left out.
         if isinstance(value, int | float) and math.isfinite(value):
             yield key, float(value)
-
-
-@final
-class _Timer(Policy):
-    """Time each call and record it in a histogram with its outcome."""
-
-    kind: ClassVar[str] = "telemetry"
-
-    def __init__(self, histogram: Any, attributes: dict[str, str], clock: Clock) -> None:
-        self.name = f"otel:{attributes['pipeline.name']}"
-        self._histogram = histogram
-        self._ok = {**attributes, "attempt.outcome": "success"}
-        self._attributes = attributes
-        self._clock = clock
-
-    def _failed(self, started: float, error: BaseException) -> None:
-        attributes = {
-            **self._attributes,
-            "attempt.outcome": "failure",
-            "error.type": type(error).__name__,
-        }
-        self._histogram.record(self._clock.monotonic() - started, attributes)
-
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        started = self._clock.monotonic()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            self._failed(started, error)
-            raise
-        self._histogram.record(self._clock.monotonic() - started, self._ok)
-        return result
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        started = self._clock.monotonic()
-        try:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-        except BaseException as error:
-            self._failed(started, error)
-            raise
-        self._histogram.record(self._clock.monotonic() - started, self._ok)
-        return result
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        run = self._async
-
-        async def timed(*args: Any, **kwargs: Any) -> T:
-            result: T = await run(fn, args, kwargs)
-            return result
-
-        return timed
-
-    def stats(self) -> dict[str, Any]:
-        """Return the timer's identity (its figures live in OpenTelemetry)."""
-        return {"kind": self.kind, "name": self.name}

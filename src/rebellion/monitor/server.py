@@ -4,25 +4,31 @@
 WebSocket hub, Prometheus exposition) into an ASGI app; :func:`serve` runs it with
 uvicorn after the bind check: a non-loopback address needs a token. Whatever the bind,
 only known ``Host`` names are answered (loopback ones, ``--allow-host``, the bound one).
+With ``--otlp URL`` (or the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``) :func:`start_export`
+also sends the host metrics and the primitives' metrics to an OTLP/HTTP receiver.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import config
 from ..errors import ConfigError
+from ..integrations._otlp_endpoint import check_endpoint, endpoint_in_environment
 from .app import create_app
 from .hosts import AllowedHosts, check_origins
 from .security import Guard, RedactTokens, is_loopback
 from .service import MonitorService
 from .store import HistoryStore
 
-__all__ = ["DEFAULT_DB", "ServeOptions", "build", "install_redaction", "serve"]
+__all__ = ["DEFAULT_DB", "ServeOptions", "build", "install_redaction", "serve", "start_export"]
+
+_log = logging.getLogger("rebellion.monitor")
 
 DEFAULT_DB = "rebellion-monitor.db"
 """History file used when ``--db`` is not given (in the working directory)."""
@@ -41,6 +47,8 @@ class ServeOptions:
     allowed_hosts: tuple[str, ...] = ()
     warmup: float | None = None
     """Seconds of history before anomalies and incidents count (None: the defaults)."""
+    otlp: str | None = None
+    """OTLP/HTTP receiver base URL (None: ``OTEL_EXPORTER_OTLP_*`` if set, else no export)."""
 
     def checked(self) -> ServeOptions:
         """Return the options with the token and allowed hosts taken from the environment.
@@ -71,7 +79,13 @@ class ServeOptions:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
         if self.warmup is not None and not 0 <= self.warmup <= 86400:
             raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
-        return dataclasses.replace(self, token=token, allowed_hosts=hosts, allowed_origins=origins)
+        otlp = None if self.otlp is None else check_endpoint(self.otlp, "otlp")
+        standard = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        if otlp is None and standard:
+            check_endpoint(standard, "OTEL_EXPORTER_OTLP_ENDPOINT")
+        return dataclasses.replace(
+            self, token=token, allowed_hosts=hosts, allowed_origins=origins, otlp=otlp
+        )
 
 
 def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, MonitorService]:
@@ -131,6 +145,42 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
     return app, service
 
 
+def start_export(options: ServeOptions, service: MonitorService) -> Any:
+    """Start sending the monitor's host and primitive metrics over OTLP, if asked.
+
+    Asked means ``options.otlp`` is set, or one of the standard
+    ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables is. The host metrics are the latest
+    sample's, under the ``system.*`` conventions; ``service.name`` is
+    ``rebellion-monitor`` unless ``OTEL_SERVICE_NAME`` says otherwise.
+
+    Returns:
+        The running :class:`~rebellion.integrations.OTLPExport` (shut it down when the
+        server stops), or None when no export was asked for.
+
+    Raises:
+        ConfigError: ``--otlp`` was given but the ``otel`` extra is not installed.
+    """
+    if options.otlp is None and not endpoint_in_environment():
+        return None
+    try:
+        from ..integrations.otlp import start_otlp
+    except ImportError as error:
+        if options.otlp is None:  # only the environment asked: say so and go on
+            _log.warning("OTLP export skipped: the 'otel' extra is missing (%s)", error.name)
+            return None
+        raise ConfigError(
+            "otlp",
+            "used with the 'otel' extra installed: pip install 'system-rebellion[otel]'",
+            options.otlp,
+        ) from None
+
+    def latest() -> Any:
+        snapshot = service.snapshot()
+        return None if snapshot is None else snapshot.get("values")
+
+    return start_otlp(options.otlp, service_name="rebellion-monitor", host=latest)
+
+
 def install_redaction() -> None:
     """Scrub tokens from uvicorn's log records (access lines carry query strings)."""
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
@@ -144,7 +194,8 @@ def serve(options: ServeOptions) -> None:
     import uvicorn
 
     options = options.checked()
-    app, _ = build(options)
+    app, service = build(options)
+    export = start_export(options, service)
     install_redaction()
     config = uvicorn.Config(
         app,
@@ -158,4 +209,8 @@ def serve(options: ServeOptions) -> None:
         lifespan="on",
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if export is not None:
+            export.shutdown()
