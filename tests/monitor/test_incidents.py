@@ -367,3 +367,40 @@ def test_hog_watch_reports_a_process_once_when_it_starts_hogging() -> None:
     assert watch.update(scans) == (set(), 10.0)
     assert not watch.still_hogging({2})
     assert watch.still_hogging({1})
+
+
+class Host:
+    """A host whose process scans are given (what the tracker reads of it)."""
+
+    def __init__(self) -> None:
+        self.scanner = Scans()
+        self.scanner.before = self.before  # type: ignore[attr-defined]
+
+    def before(self, at: float) -> tuple[ProcessTable | None, ProcessTable | None]:
+        earlier = [t for t in self.scanner.kept if t.at <= at]
+        return (earlier[-2] if len(earlier) > 1 else None), (earlier[-1] if earlier else None)
+
+    def scan_processes(self) -> ProcessTable:
+        return self.scanner.kept[-1]
+
+
+def test_an_incident_of_hogs_alone_resolves_and_tracking_goes_on() -> None:
+    host = Host()
+    tracker = IncidentTracker(interval=1.0, host=host, config=CONFIG)
+    cpu: dict[int, float] = {1: 0.0, 2: 0.0}
+    changes: list[dict[str, Any]] = []
+    for t in range(160):
+        if t % 5 == 0:  # a scan every 5 s: pid 2 hogs from 40 s to 70 s, pid 3 from 110 s
+            cpu[1] += 0.5
+            cpu[2] += 5.0 if 40 <= t < 70 else 0.0
+            if t >= 110:
+                cpu[3] = cpu.get(3, -5.0) + 5.0  # it starts at 110 s
+            host.scanner.add(1_700_000_000.0 + t, dict(cpu))
+        changes += tracker.observe(1_700_000_000.0 + t, {"cpu.total": 50.0}, {})
+    first, second = sorted({c["id"] for c in changes}, key=lambda i: int(i.split("-")[1]))
+    ends = {c["id"]: c for c in changes}
+    assert ends[first]["triggers"] == ["cpu.hogs"]
+    assert ends[first]["processes"][0]["pid"] == 2
+    assert ends[first]["status"] == "resolved"
+    assert ends[second]["processes"][0]["pid"] == 3
+    assert ends[second]["status"] == "open"

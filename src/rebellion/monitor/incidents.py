@@ -264,6 +264,9 @@ class IncidentTracker:
         return new
 
     def _matrix(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        if not names:  # an incident of hogs alone has no metric to read
+            empty = np.empty((0, len(self._ring)), dtype=np.float64)
+            return empty[:, -self._n_window :], empty[:, : -self._n_window]
         rows = np.array(
             [[values.get(n, math.nan) for n in names] for _, values in self._ring],
             dtype=np.float64,
