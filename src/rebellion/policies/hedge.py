@@ -49,6 +49,7 @@ from .._validate import (
 from ..errors import ConfigError
 from ._atomic import GIL_ATOMIC
 from ._hedge_race import Race, RaceQueue
+from .snapshots import HedgeSnapshot
 
 __all__ = ["Hedge", "HedgeStarted", "HedgeWon"]
 
@@ -382,22 +383,22 @@ class Hedge(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> HedgeSnapshot:
         """Return calls, attempts, hedges, wins by attempt index and the current delay."""
         with self._lock:
             tally = self._tally
-            return {
-                "kind": self.kind,
-                "name": self.name,
-                "calls": tally.calls,
-                "attempts": tally.attempts,
-                "hedges": tally.attempts - tally.calls,
-                "failures": tally.failures,
-                "wins_by_attempt": list(tally.wins),
-                "hedge_wins": sum(tally.wins[1:]),
-                "current_delay": self._current,
-                "samples": len(self._ring),
-            }
+            return HedgeSnapshot(
+                kind=self.kind,
+                name=self.name,
+                calls=tally.calls,
+                attempts=tally.attempts,
+                hedges=tally.attempts - tally.calls,
+                failures=tally.failures,
+                wins_by_attempt=list(tally.wins),
+                hedge_wins=sum(tally.wins[1:]),
+                current_delay=self._current,
+                samples=len(self._ring),
+            )
 
     def __repr__(self) -> str:
         return f"Hedge(name={self.name!r}, delay={self._current:g})"

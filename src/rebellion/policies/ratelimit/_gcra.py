@@ -38,7 +38,7 @@ from ..._validate import MAX_DURATION, check_duration, check_int, check_number
 from ...errors import ConfigError
 from .._atomic import GIL_ATOMIC
 
-__all__ = ["EPSILON", "GcraCore", "check_cost", "check_rate"]
+__all__ = ["EPSILON", "GcraCore", "check_cost", "check_rate", "emission"]
 
 EPSILON = 1e-9
 """Float slack (seconds) so that exact boundaries are not refused by rounding."""
@@ -64,6 +64,21 @@ def check_cost(n: object, burst: float) -> int:
     if cost > burst:
         raise ConfigError("n", f"an integer in [1, burst={burst:g}] (more can never pass)", n)
     return cost
+
+
+def emission(rate: float, per: float, burst: float) -> tuple[float, float]:
+    """Return GCRA's two parameters: the emission interval and the burst tolerance.
+
+    Both are in the unit of ``per``: ``interval = per / rate`` is the time one token
+    takes to come back, ``tolerance = burst * interval`` how far ahead of now the
+    bucket's ``tat`` may run. Every GCRA in the package (the in-process bucket, each key
+    of the keyed limiter, the Redis script) is parameterised from here.
+
+    >>> emission(rate=4.0, per=1.0, burst=2.0)
+    (0.25, 0.5)
+    """
+    interval = per / rate
+    return interval, burst * interval
 
 
 @final
@@ -101,8 +116,7 @@ class GcraCore:
 
     def _configure(self, rate: float, per: float, burst: float) -> None:
         self.rate, self.per, self.burst = rate, per, burst
-        self.interval = per / rate
-        self.limit = burst * self.interval
+        self.interval, self.limit = emission(rate, per, burst)
         self.bound = self.limit + EPSILON
 
     def take(self, n: int, now: float) -> float:
@@ -222,9 +236,8 @@ class GcraCore:
         Waiters already sleeping keep their admission instants.
         """
         with self.lock:
-            ratio = (per / rate) / self.interval
-            interval = per / rate
-            limit = burst * interval
+            interval, limit = emission(rate, per, burst)
+            ratio = interval / self.interval
             # Call-free from the read of tat to the last store.
             tat = self.tat
             if tat > now:

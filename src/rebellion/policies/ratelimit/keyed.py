@@ -1,10 +1,12 @@
 """Per-key rate limits (per user, per tenant, per client IP) with bounded key memory.
 
-Each key has its own GCRA bucket, kept as one timestamp. At most ``max_keys`` keys are
-remembered; the least recently used one is forgotten first. **A key whose bucket is
+Each key has its own GCRA bucket: the in-process limiter's
+:class:`~rebellion.policies.ratelimit._gcra.GcraCore`, so a key waits, gives back and
+re-rates exactly as :class:`RateLimiter` does. At most ``max_keys`` keys are remembered;
+the least recently used one is forgotten first. **A key whose bucket is
 full again is equivalent to a key never seen**, so forgetting it loses nothing: only a
 key evicted while still *in debt* (used within the last ``burst / rate`` period) gets
-a fresh bucket too early, and ``stats()["evicted_in_debt"]`` counts those. Size
+a fresh bucket too early, and ``stats().evicted_in_debt`` counts those. Size
 ``max_keys`` above the number of keys active within one such period.
 
 >>> from rebellion.testing import ManualClock
@@ -32,14 +34,14 @@ from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
+from ..snapshots import KeyedRateLimiterSnapshot
 from ._events import RateChanged, RateLimitExceeded
-from ._gcra import EPSILON, check_cost, check_rate
+from ._gcra import GcraCore, check_cost, check_rate
 
 __all__ = ["KeyedRateLimiter"]
 
 T = TypeVar("T")
 INF = float("inf")
-NAN = float("nan")
 
 
 @final
@@ -87,9 +89,7 @@ class KeyedRateLimiter(Policy):
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._lock = threading.Lock()
-        self._tats: OrderedDict[Hashable, float] = OrderedDict()
-        self._interval = self._per / self._rate
-        self._limit = self._burst * self._interval
+        self._buckets: OrderedDict[Hashable, GcraCore] = OrderedDict()
         self.admitted = self.rejected = self.cancelled = self.evicted = self.evicted_in_debt = 0
         registry.track(self)
 
@@ -111,13 +111,9 @@ class KeyedRateLimiter(Policy):
         now = self._clock.monotonic()
         with self._lock:
             old_rate, old_burst = self._rate, self._burst
-            ratio = (p / r) / self._interval
-            for key, tat in self._tats.items():
-                if tat > now:
-                    self._tats[key] = now + (tat - now) * ratio
+            for bucket in self._buckets.values():
+                bucket.set_rate(r, p, b, now)
             self._rate, self._burst = r, b
-            self._interval = p / r
-            self._limit = b * self._interval
         if self.events.active:
             self.events.emit(RateChanged(self.name, self._clock.wall(), old_rate, r, old_burst, b))
 
@@ -127,27 +123,25 @@ class KeyedRateLimiter(Policy):
         """Return ``(wait, at, token)``; ``token`` is NaN when refused (nothing reserved)."""
         now = self._clock.monotonic()
         with self._lock:
-            tats = self._tats
-            tat = tats.get(key)
-            if tat is None or tat < now:
-                tat = now
-            new = tat + n * self._interval
-            wait = new - now - self._limit
-            if wait > max_wait + EPSILON:
+            buckets = self._buckets
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = GcraCore(self._rate, self._per, self._burst)
+                bucket.fast = False  # decided under this limiter's lock, never lock-free
+            wait, at, token = bucket.reserve(n, now, max_wait)
+            if token != token:
                 self.rejected += 1
-                if key in tats:  # a refused key is in debt: keep it from eviction
-                    tats.move_to_end(key)
-                return wait, now + wait, NAN
-            tats[key] = new
-            tats.move_to_end(key)
+                if key in buckets:  # a refused key is in debt: keep it from eviction
+                    buckets.move_to_end(key)
+                return wait, at, token
+            buckets[key] = bucket
+            buckets.move_to_end(key)
             self.admitted += 1
-            if len(tats) > self.max_keys:
-                _, oldest = tats.popitem(last=False)
+            if len(buckets) > self.max_keys:
+                _, oldest = buckets.popitem(last=False)
                 self.evicted += 1
-                self.evicted_in_debt += oldest > now
-        if wait <= EPSILON:
-            return 0.0, now, new
-        return wait, now + wait, new
+                self.evicted_in_debt += oldest.tat > now
+        return wait, at, token
 
     def _give_back(self, key: Hashable, n: int, at: float, token: float) -> None:
         now = self._clock.monotonic()
@@ -156,10 +150,9 @@ class KeyedRateLimiter(Policy):
                 return
             self.admitted -= 1
             self.cancelled += 1
-            # Only the latest reservation of a key can be rolled back exactly; an
-            # earlier one's slot stays unused (never an extra admission).
-            if self._tats.get(key) == token:
-                self._tats[key] = token - n * self._interval
+            bucket = self._buckets.get(key)
+            if bucket is not None:  # an evicted key's reservation has nothing to return
+                bucket.give_back(n, at, token, now)
 
     def _refuse(self, key: Hashable, n: int, wait: float) -> RateLimitedError:
         if self.events.active:
@@ -252,25 +245,25 @@ class KeyedRateLimiter(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> KeyedRateLimiterSnapshot:
         """Return a snapshot: limits, remembered keys and lifetime counters."""
         with self._lock:
-            keys = len(self._tats)
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "rate": self._rate,
-            "per": self._per,
-            "burst": self._burst,
-            "max_wait": self.max_wait,
-            "keys": keys,
-            "max_keys": self.max_keys,
-            "admitted": self.admitted,
-            "rejected": self.rejected,
-            "cancelled": self.cancelled,
-            "evicted": self.evicted,
-            "evicted_in_debt": self.evicted_in_debt,
-        }
+            keys = len(self._buckets)
+        return KeyedRateLimiterSnapshot(
+            kind=self.kind,
+            name=self.name,
+            rate=self._rate,
+            per=self._per,
+            burst=self._burst,
+            max_wait=self.max_wait,
+            key_count=keys,
+            max_keys=self.max_keys,
+            admitted=self.admitted,
+            rejections=self.rejected,
+            cancelled=self.cancelled,
+            evicted=self.evicted,
+            evicted_in_debt=self.evicted_in_debt,
+        )
 
     def __repr__(self) -> str:
         return f"KeyedRateLimiter(name={self.name!r}, rate={self._rate:g}/{self._per:g}s)"
