@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
-from inspect import isawaitable
-from types import CoroutineType
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, ClassVar, TypeVar, final
 
 from ..._clock import Clock
+from ..._driver import Paced
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
@@ -45,7 +43,7 @@ INF = float("inf")
 
 
 @final
-class KeyedRateLimiter(Policy):
+class KeyedRateLimiter(Paced):
     """A :class:`RateLimiter` per key, sharing one configuration and one LRU of keys.
 
     Args:
@@ -228,20 +226,13 @@ class KeyedRateLimiter(Policy):
             )
         return self._key(*args, **kwargs)
 
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _turn_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         wait = None if self.max_wait == INF else self.max_wait
         self.acquire(self._key_of(args, kwargs), max_wait=wait)
-        return fn(*args, **kwargs)
 
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+    def _turn_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None]:
         wait = None if self.max_wait == INF else self.max_wait
-        await self.acquire_async(self._key_of(args, kwargs), max_wait=wait)
-        result = fn(*args, **kwargs)
-        if type(result) is CoroutineType or isawaitable(result):
-            result = await result
-        return result
+        return self.acquire_async(self._key_of(args, kwargs), max_wait=wait)
 
     # -- observation ---------------------------------------------------------------------
 

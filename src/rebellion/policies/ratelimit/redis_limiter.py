@@ -30,14 +30,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Iterable
-from inspect import isawaitable
-from types import CoroutineType
+from collections.abc import Awaitable, Iterable
 from typing import Any, ClassVar, TypeVar, final
 
 from ..._clock import Clock
+from ..._driver import Paced
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
@@ -55,7 +53,7 @@ NAN = float("nan")
 
 
 @final
-class RedisRateLimiter(Policy):
+class RedisRateLimiter(Paced):
     """The :class:`RateLimiter` API, with the bucket kept in Redis for many processes.
 
     Args:
@@ -425,20 +423,13 @@ class RedisRateLimiter(Policy):
             self._local.give_back(n, at, token, clock.monotonic())
             raise
 
-    # -- drivers -------------------------------------------------------------------------
+    # -- the turn the driver template waits for ------------------------------------------
 
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _turn_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._wait_sync(1, self.max_wait)
-        return fn(*args, **kwargs)
 
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        await self._wait_async(1, self.max_wait)
-        result = fn(*args, **kwargs)
-        if type(result) is CoroutineType or isawaitable(result):
-            result = await result
-        return result
+    def _turn_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None]:
+        return self._wait_async(1, self.max_wait)
 
     # -- observation ---------------------------------------------------------------------
 
