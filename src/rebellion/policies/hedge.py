@@ -263,7 +263,7 @@ class Hedge(Policy):
                 if queue.loop is not loop or queue.delay != hedge._current:
                     queue = queue_for(loop)
                 race = Race(hedge, fn, args, kwargs, task, start)
-                queue.open(race)
+                queue.open_race(race)
                 cancelling = task.cancelling()
                 try:
                     result = await result
