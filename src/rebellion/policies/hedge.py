@@ -35,8 +35,8 @@ from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock, SystemClock
+from .._driver import Scoped
 from .._events import Event, EventStream, Listener
-from .._policy import Policy
 from .._registry import registry
 from .._validate import (
     check_clock,
@@ -81,9 +81,6 @@ class HedgeWon(Event):
     latency: float
 
 
-async def _unset() -> None: ...
-
-
 @final
 class _Tally:
     """What happened to the calls so far (see ``_count``)."""
@@ -104,7 +101,7 @@ class _Tally:
 
 
 @final
-class Hedge(Policy):
+class Hedge(Scoped):
     """Start extra attempts of a slow call; return the first success.
 
     Args:
@@ -169,8 +166,6 @@ class Hedge(Policy):
             weakref.WeakKeyDictionary()
         )
         self._queue = RaceQueue(self._clock, None, self.delay, direct=True)
-        # execute(fn) reuses the closure built for the last fn instead of one per call.
-        self._last_wrapped: tuple[object, Callable[..., Awaitable[Any]]] = (None, _unset)
         registry.track(self)
 
     # -- latency ring and tallies --------------------------------------------------------
@@ -227,15 +222,6 @@ class Hedge(Policy):
             )
 
     # -- async driver: attempt 1 inline, hedges as tasks (see _hedge_race) --------------
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        last_fn, guarded = self._last_wrapped
-        if last_fn is not fn:
-            guarded = self._wrap_async(fn)
-            self._last_wrapped = (fn, guarded)
-        return await guarded(*args, **kwargs)
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         hedge = self
