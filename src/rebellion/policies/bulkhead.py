@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, final
+from typing import Any, ClassVar, final
 
 from .._clock import Clock
 from .._driver import Held
@@ -32,8 +32,6 @@ from ._bulkhead_core import BulkheadCore
 from .snapshots import BulkheadSnapshot
 
 __all__ = ["Bulkhead", "BulkheadRejected", "BulkheadResized", "get_bulkhead"]
-
-T = TypeVar("T")
 
 
 @final

@@ -47,7 +47,6 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock
@@ -67,7 +66,6 @@ from .snapshots import TimeoutSnapshot
 __all__ = ["MODES", "Timeout", "TimeoutOccurred"]
 
 T = TypeVar("T")
-_Coro = CoroutineType
 MODES = ("cooperative", "thread")
 
 

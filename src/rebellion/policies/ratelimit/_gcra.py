@@ -102,8 +102,11 @@ class GcraCore:
         "waited",
     )
 
-    def __init__(self, rate: float, per: float, burst: float) -> None:
-        self.lock = threading.Lock()
+    def __init__(
+        self, rate: float, per: float, burst: float, lock: threading.RLock | None = None
+    ) -> None:
+        """Args: ``lock`` shared by many buckets (a keyed limiter's), else one of its own."""
+        self.lock: threading.Lock | threading.RLock = threading.Lock() if lock is None else lock
         self.fast = GIL_ATOMIC
         self.tat = 0.0
         self.holes: list[list[float]] = []
@@ -113,6 +116,18 @@ class GcraCore:
         self.cancelled = 0
         self.rate = self.per = self.burst = self.interval = self.limit = self.bound = 0.0
         self._configure(rate, per, burst)
+
+    def clone(self) -> GcraCore:
+        """Return a full bucket with this one's settings, lock and mode (sharing them).
+
+        A keyed limiter makes each new key's bucket so: a few references, no new lock.
+        """
+        twin = GcraCore.__new__(GcraCore)
+        twin.lock, twin.fast, twin.tat, twin.holes = self.lock, self.fast, 0.0, []
+        twin.admitted = twin.rejected = twin.waited = twin.cancelled = 0
+        twin.rate, twin.per, twin.burst = self.rate, self.per, self.burst
+        twin.interval, twin.limit, twin.bound = self.interval, self.limit, self.bound
+        return twin
 
     def _configure(self, rate: float, per: float, burst: float) -> None:
         self.rate, self.per, self.burst = rate, per, burst

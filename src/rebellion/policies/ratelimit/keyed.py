@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import Any, ClassVar, TypeVar, final
+from typing import Any, ClassVar, final
 
 from ..._clock import Clock
 from ..._driver import Paced
@@ -38,7 +38,6 @@ from ._gcra import GcraCore, check_cost, check_rate
 
 __all__ = ["KeyedRateLimiter"]
 
-T = TypeVar("T")
 INF = float("inf")
 
 
@@ -86,8 +85,12 @@ class KeyedRateLimiter(Paced):
         self.max_wait = check_number("max_wait", max_wait, minimum=0.0, allow_inf=True)
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
-        self._lock = threading.Lock()
+        # Re-entrant: every bucket takes this same lock, inside the limiter's own sections.
+        self._lock = threading.RLock()
         self._buckets: OrderedDict[Hashable, GcraCore] = OrderedDict()
+        # A new key's bucket is a clone of this one: decided under this limiter's lock.
+        self._shape = GcraCore(self._rate, self._per, self._burst, self._lock)
+        self._shape.fast = False
         self.admitted = self.rejected = self.cancelled = self.evicted = self.evicted_in_debt = 0
         registry.track(self)
 
@@ -109,7 +112,7 @@ class KeyedRateLimiter(Paced):
         now = self._clock.monotonic()
         with self._lock:
             old_rate, old_burst = self._rate, self._burst
-            for bucket in self._buckets.values():
+            for bucket in (self._shape, *self._buckets.values()):
                 bucket.set_rate(r, p, b, now)
             self._rate, self._burst = r, b
         if self.events.active:
@@ -124,8 +127,7 @@ class KeyedRateLimiter(Paced):
             buckets = self._buckets
             bucket = buckets.get(key)
             if bucket is None:
-                bucket = GcraCore(self._rate, self._per, self._burst)
-                bucket.fast = False  # decided under this limiter's lock, never lock-free
+                bucket = self._shape.clone()
             wait, at, token = bucket.reserve(n, now, max_wait)
             if token != token:
                 self.rejected += 1

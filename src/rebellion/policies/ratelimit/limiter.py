@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
-from typing import Any, ClassVar, TypeVar, cast, final
+from typing import Any, ClassVar, cast, final
 
 from ..._clock import Clock
 from ..._driver import Paced
@@ -28,7 +28,6 @@ from ._gcra import GcraCore, check_cost, check_rate
 
 __all__ = ["READY", "RateLimiter", "get_rate_limiter"]
 
-T = TypeVar("T")
 INF = float("inf")
 
 

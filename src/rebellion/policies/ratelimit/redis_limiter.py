@@ -31,7 +31,7 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Awaitable, Iterable
-from typing import Any, ClassVar, TypeVar, final
+from typing import Any, ClassVar, final
 
 from ..._clock import Clock
 from ..._driver import Paced
@@ -47,7 +47,6 @@ from ._gcra_lua import GCRA_SCRIPT, GIVE_BACK_SCRIPT, US, give_back_args, script
 
 __all__ = ["RedisRateLimiter"]
 
-T = TypeVar("T")
 INF = float("inf")
 NAN = float("nan")
 
