@@ -92,3 +92,18 @@ def test_exporters_read_the_new_snapshots_by_their_declared_measures() -> None:
     assert families["rebellion_keyed_rate_limiter_admitted"].type == "counter"
     assert families["rebellion_keyed_rate_limiter_key_count"].type == "gauge"
     assert "rebellion_keyed_rate_limiter_rate" not in families  # a setting, not a metric
+
+
+def test_retry_budget_snapshot_is_typed_and_nested_in_the_retry_snapshot() -> None:
+    from rebellion.policies.budget import RetryBudget
+    from rebellion.policies.retry import Retry
+    from rebellion.policies.snapshots import RetryBudgetSnapshot
+
+    budget = RetryBudget(ratio=0.5, min_retries_per_second=0, ttl=10, clock=ManualClock())
+    retry = Retry(max_attempts=2, budget=budget, clock=ManualClock())
+    assert retry.call(lambda: "ok") == "ok"
+    snap = budget.stats()
+    assert isinstance(snap, RetryBudgetSnapshot)
+    assert (snap.window_requests, snap.withdrawn) == (1, 0)
+    assert RetryBudgetSnapshot.measure("refused") == "counter"
+    assert retry.stats().budget == snap

@@ -29,6 +29,7 @@ __all__ = [
     "PartitionSnapshot",
     "RateLimiterSnapshot",
     "RedisRateLimiterSnapshot",
+    "RetryBudgetSnapshot",
     "RetrySnapshot",
     "TimeoutSnapshot",
 ]
@@ -54,6 +55,23 @@ class RetrySnapshot(Snapshot):
     jitter: str = info()
     deadline: float | None = info()
     budget: Mapping[str, Any] | None = info()
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class RetryBudgetSnapshot(Snapshot):
+    """A retry budget's window (requests, retries, what is left) and lifetime totals."""
+
+    kind: str = info()
+    name: str = info()
+    ratio: float = info()
+    min_retries_per_second: float = info()
+    ttl: float = info()
+    window_requests: int = gauge()
+    window_retries: int = gauge()
+    available: int = gauge()
+    withdrawn: int = counter()
+    refused: int = counter()
 
 
 @final
