@@ -32,6 +32,7 @@ window of ``t`` seconds.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from typing import final
 
 from ..._validate import MAX_DURATION, check_duration, check_int, check_number
@@ -103,10 +104,15 @@ class GcraCore:
     )
 
     def __init__(
-        self, rate: float, per: float, burst: float, lock: threading.RLock | None = None
+        self,
+        rate: float,
+        per: float,
+        burst: float,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
-        """Args: ``lock`` shared by many buckets (a keyed limiter's), else one of its own."""
-        self.lock: threading.Lock | threading.RLock = threading.Lock() if lock is None else lock
+        """Args: ``lock``: what guards the bucket (default: a lock of its own; a keyed
+        limiter, whose own lock already covers every bucket, passes a no-op)."""
+        self.lock: AbstractContextManager[object] = threading.Lock() if lock is None else lock
         self.fast = GIL_ATOMIC
         self.tat = 0.0
         self.holes: list[list[float]] = []
@@ -138,10 +144,11 @@ class GcraCore:
         """Take ``n`` tokens now if they are there: return 0.0, else seconds to wait."""
         if not self.fast:
             with self.lock:
-                return self._take(n, now)
-        return self._take(n, now)
+                return self.take_held(n, now)
+        return self.take_held(n, now)
 
-    def _take(self, n: int, now: float) -> float:
+    def take_held(self, n: int, now: float) -> float:
+        """:meth:`take` for a caller that holds the lock (or may go lock-free)."""
         # Call-free from the read of tat to its write.
         tat = self.tat
         if tat < now:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextlib import nullcontext
 from typing import Any, ClassVar, final
 
 from ..._clock import Clock
@@ -39,6 +40,7 @@ from ._gcra import GcraCore, check_cost, check_rate
 __all__ = ["KeyedRateLimiter"]
 
 INF = float("inf")
+NAN = float("nan")
 
 
 @final
@@ -85,12 +87,11 @@ class KeyedRateLimiter(Paced):
         self.max_wait = check_number("max_wait", max_wait, minimum=0.0, allow_inf=True)
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
-        # Re-entrant: every bucket takes this same lock, inside the limiter's own sections.
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._buckets: OrderedDict[Hashable, GcraCore] = OrderedDict()
-        # A new key's bucket is a clone of this one: decided under this limiter's lock.
-        self._shape = GcraCore(self._rate, self._per, self._burst, self._lock)
-        self._shape.fast = False
+        # A new key's bucket is a clone of this one. Buckets are only touched under this
+        # limiter's lock, so their own is a no-op.
+        self._shape = GcraCore(self._rate, self._per, self._burst, nullcontext())
         self.admitted = self.rejected = self.cancelled = self.evicted = self.evicted_in_debt = 0
         registry.track(self)
 
@@ -126,21 +127,28 @@ class KeyedRateLimiter(Paced):
         with self._lock:
             buckets = self._buckets
             bucket = buckets.get(key)
+            fresh = bucket is None
             if bucket is None:
                 bucket = self._shape.clone()
-            wait, at, token = bucket.reserve(n, now, max_wait)
+            if max_wait > 0.0 or bucket.holes:
+                wait, at, token = bucket.reserve(n, now, max_wait)
+            else:  # a refusal or a turn now: the bucket's quick take, under our lock
+                wait = bucket.take_held(n, now)
+                at, token = now + wait, NAN if wait else bucket.tat
             if token != token:
                 self.rejected += 1
-                if key in buckets:  # a refused key is in debt: keep it from eviction
+                if not fresh:  # a refused key is in debt: keep it from eviction
                     buckets.move_to_end(key)
                 return wait, at, token
-            buckets[key] = bucket
-            buckets.move_to_end(key)
             self.admitted += 1
-            if len(buckets) > self.max_keys:
-                _, oldest = buckets.popitem(last=False)
-                self.evicted += 1
-                self.evicted_in_debt += oldest.tat > now
+            if not fresh:
+                buckets.move_to_end(key)
+            else:
+                buckets[key] = bucket
+                if len(buckets) > self.max_keys:
+                    _, oldest = buckets.popitem(last=False)
+                    self.evicted += 1
+                    self.evicted_in_debt += oldest.tat > now
         return wait, at, token
 
     def _give_back(self, key: Hashable, n: int, at: float, token: float) -> None:
