@@ -158,3 +158,20 @@ def test_a_key_waits_its_turn_and_refuses_past_max_wait() -> None:
         limiter.acquire("k", max_wait=0.1)
     assert caught.value.retry_after == pytest.approx(0.5)
     assert limiter.stats().rejections == 1
+
+
+async def test_blocks_ask_the_key_function_with_no_arguments() -> None:
+    import contextvars
+
+    user: contextvars.ContextVar[str] = contextvars.ContextVar("user")
+    limiter = KeyedRateLimiter(rate=1, burst=1, key=user.get, clock=ManualClock())
+    user.set("ann")
+    with limiter:
+        pass
+    with pytest.raises(RateLimitedError):
+        async with limiter:
+            pass
+    user.set("bob")  # another key, its own bucket
+    async with limiter:
+        pass
+    assert limiter.stats().key_count == 2

@@ -53,7 +53,9 @@ class KeyedRateLimiter(Paced):
         burst: bucket size of each key (default: ``rate``, at least 1).
         max_keys: how many keys are remembered (least recently used evicted first).
         key: a function of the guarded call's arguments returning its key; needed to
-            use the limiter as a policy (decorator, ``call``, ``execute``, pipeline).
+            use the limiter as a policy (decorator, ``call``, ``execute``, pipeline);
+            ``with limiter:`` blocks call it with no arguments (a key kept in a context
+            variable, say).
         max_wait: seconds a guarded call may wait for its turn (0: refuse at once).
         name: shown in errors, events, statistics and the dashboard.
         clock: time source (``ManualClock`` in tests).
