@@ -2,7 +2,7 @@
 
 A policy's core says what to do; the template turns that into the sync and async call
 paths, the ``@policy`` decorators, ``call``/``execute`` and ``with``/``async with``
-blocks, with the fast paths written once here. Three shapes of policy:
+blocks, with the fast paths written once here. Four shapes of policy:
 
 * :class:`Gated` judges a call: admit it, then record how it ended (circuit breaker);
 * :class:`Held` holds a slot while the call runs (bulkhead);
