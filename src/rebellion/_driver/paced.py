@@ -66,7 +66,7 @@ class Paced(Policy):
     def _turn_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None]:
         """Return an awaitable that completes when the call may run (or raises)."""
 
-    def _now(self) -> bool:
+    def _take_now(self) -> bool:
         """Take one token of ``_pace`` if it is there now (the call-free path)."""
         pace = self._pace
         if pace is None or not pace.fast:
@@ -85,14 +85,14 @@ class Paced(Policy):
     # -- drivers -------------------------------------------------------------------------
 
     def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        if not self._now():
+        if not self._take_now():
             self._turn_sync(args, kwargs)
         return fn(*args, **kwargs)
 
     async def _async(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not self._now():
+        if not self._take_now():
             await self._turn_async(args, kwargs)
         result = fn(*args, **kwargs)
         if type(result) is _Coro or isawaitable(result):
@@ -155,7 +155,7 @@ class Paced(Policy):
     # -- guarded blocks (the turn is asked with no arguments) ------------------------------
 
     def __enter__(self) -> Self:
-        if not self._now():
+        if not self._take_now():
             self._turn_sync((), {})
         return self
 
@@ -168,7 +168,7 @@ class Paced(Policy):
         return None
 
     async def __aenter__(self) -> Self:
-        if not self._now():
+        if not self._take_now():
             await self._turn_async((), {})
         return self
 
