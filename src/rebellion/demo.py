@@ -406,7 +406,7 @@ class DemoSimulation:
         elapsed = self.elapsed
         breaker: dict[str, Any] = self.breaker.stats().as_dict()
         retry: dict[str, Any] = self.retry.stats().as_dict()
-        budget: dict[str, Any] = self.budget.stats()
+        budget: dict[str, Any] = self.budget.stats().as_dict()
         latencies = sorted(self._latencies)
         return DemoSnapshot(
             elapsed=elapsed,

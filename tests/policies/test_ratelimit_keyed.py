@@ -135,3 +135,43 @@ def test_threads_sharing_keys_never_exceed_the_burst() -> None:
     assert sum(counts) == 4 * 50
     stats = limiter.stats()
     assert stats["admitted"] + stats["rejected"] == 2400
+
+
+def test_a_key_first_seen_after_set_rate_gets_the_new_rate() -> None:
+    clock = ManualClock()
+    limiter = KeyedRateLimiter(rate=1, burst=1, clock=clock)
+    assert limiter.try_acquire("old")
+    limiter.set_rate(4, burst=2)
+    assert [limiter.try_acquire("new") for _ in range(3)] == [True, True, False]
+    clock.advance(0.25)  # one token back at 4 per second
+    assert limiter.try_acquire("new")
+    assert not limiter.try_acquire("new")
+
+
+def test_a_key_waits_its_turn_and_refuses_past_max_wait() -> None:
+    clock = ManualClock()
+    limiter = KeyedRateLimiter(rate=2, burst=1, clock=clock)
+    limiter.acquire("k")
+    limiter.acquire("k", max_wait=1.0)  # the next turn is 0.5 s away: it sleeps
+    assert clock.sleeps == [0.5]
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.acquire("k", max_wait=0.1)
+    assert caught.value.retry_after == pytest.approx(0.5)
+    assert limiter.stats().rejections == 1
+
+
+async def test_blocks_ask_the_key_function_with_no_arguments() -> None:
+    import contextvars
+
+    user: contextvars.ContextVar[str] = contextvars.ContextVar("user")
+    limiter = KeyedRateLimiter(rate=1, burst=1, key=user.get, clock=ManualClock())
+    user.set("ann")
+    with limiter:
+        pass
+    with pytest.raises(RateLimitedError):
+        async with limiter:
+            pass
+    user.set("bob")  # another key, its own bucket
+    async with limiter:
+        pass
+    assert limiter.stats().key_count == 2

@@ -28,20 +28,18 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections import deque
 from collections.abc import Callable
 from inspect import isawaitable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, final
 
 from .._clock import Clock, TimerHandle
+from ._deadlines import DeadlineQueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hedge import Hedge
 
 __all__ = ["Hedging", "Race", "RaceQueue", "on_loop"]
-
-_COMPACT_AT = 64
 
 
 def on_loop(
@@ -78,6 +76,7 @@ class Race:
         "hedge",
         "hedging",
         "kwargs",
+        "loop",
         "start",
         "task",
     )
@@ -101,6 +100,12 @@ class Race:
         self.deadline = start
         self.done = False
         self.hedging: Hedging | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def expire(self) -> None:
+        """The delay passed while attempt 1 still runs (the deadline queue's callback)."""
+        assert self.loop is not None
+        self.expired(self.loop)
 
     def expired(self, loop: asyncio.AbstractEventLoop) -> None:
         """The delay passed while attempt 1 still runs: start the first hedge."""
@@ -284,56 +289,20 @@ class Hedging:
 
 
 @final
-class RaceQueue:
+class RaceQueue(DeadlineQueue):
     """First-hedge deadlines of one event loop and one delay, in the order they fall due."""
 
-    __slots__ = ("_clock", "_fire_later", "_live", "_queue", "_timer", "delay", "loop")
+    __slots__ = ("delay", "loop")
 
     def __init__(
         self, clock: Clock, loop: asyncio.AbstractEventLoop | None, delay: float, *, direct: bool
     ) -> None:
-        self._clock = clock
+        super().__init__(clock, lambda fire: on_loop(loop, fire, direct))
         self.loop = loop
         self.delay = delay
-        self._queue: deque[Race] = deque()
-        self._timer: TimerHandle | None = None
-        self._live = 0
-        self._fire_later = on_loop(loop, self._fire, direct)
 
-    def open(self, race: Race) -> None:
+    def open_race(self, race: Race) -> None:
         """Hedge ``race`` after this queue's delay unless it is closed first."""
         race.deadline = race.start + self.delay
-        self._queue.append(race)
-        self._live += 1
-        if self._timer is None:
-            self._timer = self._clock.call_later(self.delay, self._fire_later)
-
-    def close(self, race: Race) -> None:
-        """Attempt 1 of ``race`` ended: its deadline no longer matters."""
-        race.done = True
-        self._live -= 1
-        queue = self._queue
-        while queue and queue[0].done:
-            queue.popleft()
-        # A long call at the head keeps finished ones queued behind it: bound the waste.
-        if len(queue) > _COMPACT_AT and len(queue) > 2 * self._live:
-            self._queue = deque(r for r in queue if not r.done)
-
-    def _fire(self) -> None:
-        self._timer = None
-        now = self._clock.monotonic()
-        queue = self._queue
-        while queue:
-            head = queue[0]
-            if head.done:
-                queue.popleft()
-            elif head.deadline <= now:
-                queue.popleft()
-                assert self.loop is not None
-                head.expired(self.loop)
-            else:
-                self._timer = self._clock.call_later(head.deadline - now, self._fire_later)
-                return
-
-    def __len__(self) -> int:
-        return self._live
+        race.loop = self.loop
+        self.add(race, self.delay)

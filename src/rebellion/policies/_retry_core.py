@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from inspect import isawaitable
 from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock
@@ -47,8 +46,6 @@ __all__ = [
     "RetryState",
     "RetrySucceeded",
     "check_callable",
-    "run_hook_async",
-    "run_hook_sync",
 ]
 
 T = TypeVar("T")
@@ -375,23 +372,3 @@ def check_callable(parameter: str, value: T | None) -> T | None:
     if value is not None and not callable(value):
         raise ConfigError(parameter, "a callable or None", value)
     return value
-
-
-def run_hook_sync(hook: Hook, state: RetryState, parameter: str) -> None:
-    """Call a hook from sync code; an awaitable result is refused with a clear error."""
-    outcome = hook(state)
-    if isawaitable(outcome):
-        close = getattr(outcome, "close", None)
-        if close is not None:
-            close()
-        raise TypeError(
-            f"{parameter} returned an awaitable, but the guarded function is sync; "
-            "use a plain function as the hook, or guard an async function"
-        )
-
-
-async def run_hook_async(hook: Hook, state: RetryState) -> None:
-    """Call a hook from async code, awaiting it if it returns an awaitable."""
-    outcome = hook(state)
-    if isawaitable(outcome):
-        await outcome

@@ -23,13 +23,14 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from typing import Any, ClassVar, final
+from typing import ClassVar, final
 
 from .._clock import Clock
 from .._registry import registry
 from .._validate import check_clock, check_duration, check_int, check_name, check_number
 from ..config import setting
 from ..errors import ConfigError
+from .snapshots import RetryBudgetSnapshot
 
 __all__ = ["RetryBudget"]
 
@@ -172,24 +173,24 @@ class RetryBudget:
             self._rotate(self._clock.monotonic())
             return max(0, int(self._allowance() - self._window_retries))
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RetryBudgetSnapshot:
         """Return a snapshot: window requests/retries, what is available, totals."""
         with self._lock:
             self._rotate(self._clock.monotonic())
             requests = self._window_requests()
             allowance = requests * self.ratio + self._reserve
-            return {
-                "kind": self.kind,
-                "name": self.name,
-                "ratio": self.ratio,
-                "min_retries_per_second": self.min_retries_per_second,
-                "ttl": self.ttl,
-                "window_requests": requests,
-                "window_retries": self._window_retries,
-                "available": max(0, int(allowance - self._window_retries)),
-                "withdrawn": self._withdrawn,
-                "refused": self._refused,
-            }
+            return RetryBudgetSnapshot(
+                kind=self.kind,
+                name=self.name,
+                ratio=self.ratio,
+                min_retries_per_second=self.min_retries_per_second,
+                ttl=self.ttl,
+                window_requests=requests,
+                window_retries=self._window_retries,
+                available=max(0, int(allowance - self._window_retries)),
+                withdrawn=self._withdrawn,
+                refused=self._refused,
+            )
 
     def __repr__(self) -> str:
         return (

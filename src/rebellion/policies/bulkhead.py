@@ -19,23 +19,19 @@ mean duration of calls sampled while the bulkhead was full.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from inspect import isawaitable
-from types import CoroutineType, TracebackType
-from typing import Any, ClassVar, TypeVar, final
+from typing import Any, ClassVar, final
 
 from .._clock import Clock
+from .._driver import Held
 from .._events import Event, EventStream, Listener
-from .._policy import Policy
 from .._registry import registry
 from .._validate import check_clock, check_int, check_name, check_optional_duration
 from ._bulkhead_core import BulkheadCore
 from .snapshots import BulkheadSnapshot
 
 __all__ = ["Bulkhead", "BulkheadRejected", "BulkheadResized", "get_bulkhead"]
-
-T = TypeVar("T")
 
 
 @final
@@ -65,7 +61,7 @@ class BulkheadResized(Event):
 
 
 @final
-class Bulkhead(Policy):
+class Bulkhead(Held):
     """Run at most ``max_concurrent`` calls at once; queue up to ``max_queue`` more.
 
     A queued call waits at most ``max_wait`` seconds (``None``: until a slot frees),
@@ -104,7 +100,9 @@ class Bulkhead(Policy):
         wait = check_optional_duration("max_wait", max_wait)
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
-        self._core = BulkheadCore(self.name, limit, queue, wait, self._clock, self._rejected)
+        self._core = self._slots = BulkheadCore(
+            self.name, limit, queue, wait, self._clock, self._rejected
+        )
         registry.track(self)
 
     # -- limits --------------------------------------------------------------------------
@@ -161,146 +159,6 @@ class Bulkhead(Policy):
                     retry_after,
                 )
             )
-
-    # -- drivers -------------------------------------------------------------------------
-
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        return self._wrap_sync(fn)(*args, **kwargs)
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        core = self._core
-        if core.fast and core.active < core.limit and not core.waiters:
-            core.active += 1
-            core.admitted += 1
-        else:
-            await core.acquire_async()
-        try:
-            result = fn(*args, **kwargs)
-            if type(result) is CoroutineType or isawaitable(result):
-                result = await result
-            return result
-        finally:
-            core.release()
-
-    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
-        core = self._core
-        fast = core.fast
-        acquire = core.acquire_sync
-        release = core.release
-        monotonic = self._clock.monotonic
-        record = core.record
-
-        def guarded(*args: Any, **kwargs: Any) -> T:
-            # Call-free check-and-take (see _atomic); a full bulkhead takes the lock.
-            if fast and core.active < core.limit and not core.waiters:
-                core.active += 1
-                core.admitted += 1
-                started = monotonic() if core.active >= core.limit else None
-            else:
-                acquire()
-                started = monotonic()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                if started is not None:
-                    record(monotonic() - started)
-                if fast and not core.waiters:
-                    core.active -= 1
-                else:
-                    release()
-
-        return guarded
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        core = self._core
-        fast = core.fast
-        acquire = core.acquire_async
-        release = core.release
-        monotonic = self._clock.monotonic
-        record = core.record
-
-        async def guarded(*args: Any, **kwargs: Any) -> T:
-            if fast and core.active < core.limit and not core.waiters:
-                core.active += 1
-                core.admitted += 1
-                # Durations are sampled only while full: they feed retry_after estimates.
-                started = monotonic() if core.active >= core.limit else None
-            else:
-                await acquire()
-                started = monotonic()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                if started is not None:
-                    record(monotonic() - started)
-                if fast and not core.waiters:
-                    core.active -= 1
-                else:
-                    release()
-
-        return guarded
-
-    # -- guarded blocks and manual permits ---------------------------------------------------
-
-    def try_acquire(self) -> bool:
-        """Take a slot if one is free and nobody waits; pair with :meth:`release`."""
-        return self._core.try_acquire()
-
-    def acquire(self) -> None:
-        """Take a slot, waiting if allowed; pair with :meth:`release`.
-
-        Raises:
-            BulkheadFullError: the queue is full or ``max_wait`` elapsed.
-        """
-        self._core.acquire_sync()
-
-    async def acquire_async(self) -> None:
-        """Take a slot from async code, waiting cancellably if allowed.
-
-        Raises:
-            BulkheadFullError: the queue is full or ``max_wait`` elapsed.
-        """
-        await self._core.acquire_async()
-
-    def release(self) -> None:
-        """Give back a slot taken with an ``acquire`` method."""
-        self._core.release()
-
-    def __enter__(self) -> Bulkhead:
-        core = self._core
-        if core.fast and core.active < core.limit and not core.waiters:
-            core.active += 1
-            core.admitted += 1
-        else:
-            core.acquire_sync()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._core.release()
-
-    async def __aenter__(self) -> Bulkhead:
-        core = self._core
-        if core.fast and core.active < core.limit and not core.waiters:
-            core.active += 1
-            core.admitted += 1
-        else:
-            await core.acquire_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._core.release()
 
     # -- observation ---------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from .._validate import check_clock, check_exception_types, check_name
 from ..errors import ConfigError
 from ._counter import AtomicCounter
 from .classify import FailureClassifier, FailureKind
+from .snapshots import FallbackSnapshot
 
 __all__ = ["FALLBACK_KINDS", "Fallback", "FallbackUsed"]
 
@@ -298,7 +299,7 @@ class Fallback(Policy):
 
     # -- observation -------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> FallbackSnapshot:
         """Return a snapshot of counters (completed calls only).
 
         ``calls == successes + fallbacks + failures``: ``successes`` answered by the
@@ -309,17 +310,18 @@ class Fallback(Policy):
         successes = self._primary_successes.value
         with self._lock:
             by_error = dict(sorted(self._by_error.items()))
-            fallbacks = sum(by_error.values()) + self._on_result
-            return {
-                "kind": self.kind,
-                "name": self.name,
-                "calls": successes + fallbacks + self._failures,
-                "successes": successes,
-                "fallbacks": fallbacks,
-                "failures": self._failures,
-                "by_error": by_error,
-                "on_result": self._on_result,
-            }
+            on_result, failures = self._on_result, self._failures
+            fallbacks = sum(by_error.values()) + on_result
+        return FallbackSnapshot(
+            kind=self.kind,
+            name=self.name,
+            calls=successes + fallbacks + failures,
+            successes=successes,
+            fallbacks=fallbacks,
+            failures=failures,
+            by_error=by_error,
+            on_result=on_result,
+        )
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add an event listener; returns a function that removes it."""

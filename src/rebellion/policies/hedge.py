@@ -35,8 +35,8 @@ from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock, SystemClock
+from .._driver import Scoped
 from .._events import Event, EventStream, Listener
-from .._policy import Policy
 from .._registry import registry
 from .._validate import (
     check_clock,
@@ -49,6 +49,7 @@ from .._validate import (
 from ..errors import ConfigError
 from ._atomic import GIL_ATOMIC
 from ._hedge_race import Race, RaceQueue
+from .snapshots import HedgeSnapshot
 
 __all__ = ["Hedge", "HedgeStarted", "HedgeWon"]
 
@@ -80,9 +81,6 @@ class HedgeWon(Event):
     latency: float
 
 
-async def _unset() -> None: ...
-
-
 @final
 class _Tally:
     """What happened to the calls so far (see ``_count``)."""
@@ -103,7 +101,7 @@ class _Tally:
 
 
 @final
-class Hedge(Policy):
+class Hedge(Scoped):
     """Start extra attempts of a slow call; return the first success.
 
     Args:
@@ -168,8 +166,6 @@ class Hedge(Policy):
             weakref.WeakKeyDictionary()
         )
         self._queue = RaceQueue(self._clock, None, self.delay, direct=True)
-        # execute(fn) reuses the closure built for the last fn instead of one per call.
-        self._last_wrapped: tuple[object, Callable[..., Awaitable[Any]]] = (None, _unset)
         registry.track(self)
 
     # -- latency ring and tallies --------------------------------------------------------
@@ -227,15 +223,6 @@ class Hedge(Policy):
 
     # -- async driver: attempt 1 inline, hedges as tasks (see _hedge_race) --------------
 
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        last_fn, guarded = self._last_wrapped
-        if last_fn is not fn:
-            guarded = self._wrap_async(fn)
-            self._last_wrapped = (fn, guarded)
-        return await guarded(*args, **kwargs)
-
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         hedge = self
         monotonic = self._clock.monotonic
@@ -262,7 +249,7 @@ class Hedge(Policy):
                 if queue.loop is not loop or queue.delay != hedge._current:
                     queue = queue_for(loop)
                 race = Race(hedge, fn, args, kwargs, task, start)
-                queue.open(race)
+                queue.open_race(race)
                 cancelling = task.cancelling()
                 try:
                     result = await result
@@ -382,22 +369,22 @@ class Hedge(Policy):
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> HedgeSnapshot:
         """Return calls, attempts, hedges, wins by attempt index and the current delay."""
         with self._lock:
             tally = self._tally
-            return {
-                "kind": self.kind,
-                "name": self.name,
-                "calls": tally.calls,
-                "attempts": tally.attempts,
-                "hedges": tally.attempts - tally.calls,
-                "failures": tally.failures,
-                "wins_by_attempt": list(tally.wins),
-                "hedge_wins": sum(tally.wins[1:]),
-                "current_delay": self._current,
-                "samples": len(self._ring),
-            }
+            return HedgeSnapshot(
+                kind=self.kind,
+                name=self.name,
+                calls=tally.calls,
+                attempts=tally.attempts,
+                hedges=tally.attempts - tally.calls,
+                failures=tally.failures,
+                wins_by_attempt=list(tally.wins),
+                hedge_wins=sum(tally.wins[1:]),
+                current_delay=self._current,
+                samples=len(self._ring),
+            )
 
     def __repr__(self) -> str:
         return f"Hedge(name={self.name!r}, delay={self._current:g})"

@@ -17,7 +17,7 @@ rebellion.errors.RetryExhaustedError: 'retry' gave up after 1 attempt(s): suspen
 
 The first attempt is a bare ``try: fn(*args, **kwargs)``: no clock read, no allocation
 (a budget adds one :meth:`RetryBudget.record_request`, a deadline one clock read). The
-retry loops (``_retry_loops.py``) only start after a failure; the decisions they act on
+steps after a failure (``_retry_steps.py``) run only then; the decisions they act on
 live in :class:`~rebellion.policies._retry_core.RetryCore`, shared by both.
 """
 
@@ -46,7 +46,7 @@ from ._retry_core import (
     RetryState,
     RetrySucceeded,
 )
-from ._retry_loops import retry_async, retry_sync
+from ._retry_steps import retry_async, retry_sync
 from .budget import RetryBudget
 from .classify import FailureClassifier
 from .snapshots import RetrySnapshot

@@ -1,4 +1,4 @@
-"""Typed statistics of the retry, timeout, bulkhead and rate limiter policies.
+"""Typed statistics of the in-process policies (retry, timeout, bulkhead, limiters, ...).
 
 Every field is declared a counter, gauge, ratio, duration (seconds) or info (a label or
 setting), in the vocabulary all policies share: ``calls``, ``successes``, ``failures``,
@@ -12,7 +12,7 @@ setting), in the vocabulary all policies share: ``calls``, ``successes``, ``fail
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, final
 
@@ -20,10 +20,16 @@ from .._snapshot import Snapshot, counter, gauge, info, seconds
 from .circuit_breaker._snapshot import BreakerSnapshot
 
 __all__ = [
+    "AdaptiveLimiterSnapshot",
     "BreakerSnapshot",
     "BulkheadSnapshot",
+    "FallbackSnapshot",
+    "HedgeSnapshot",
+    "KeyedRateLimiterSnapshot",
+    "PartitionSnapshot",
     "RateLimiterSnapshot",
     "RedisRateLimiterSnapshot",
+    "RetryBudgetSnapshot",
     "RetrySnapshot",
     "TimeoutSnapshot",
 ]
@@ -49,6 +55,23 @@ class RetrySnapshot(Snapshot):
     jitter: str = info()
     deadline: float | None = info()
     budget: Mapping[str, Any] | None = info()
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class RetryBudgetSnapshot(Snapshot):
+    """A retry budget's window (requests, retries, what is left) and lifetime totals."""
+
+    kind: str = info()
+    name: str = info()
+    ratio: float = info()
+    min_retries_per_second: float = info()
+    ttl: float = info()
+    window_requests: int = gauge()
+    window_retries: int = gauge()
+    available: int = gauge()
+    withdrawn: int = counter()
+    refused: int = counter()
 
 
 @final
@@ -136,3 +159,121 @@ class RedisRateLimiterSnapshot(Snapshot):
     cancelled: int = counter()
 
     legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections"}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class KeyedRateLimiterSnapshot(Snapshot):
+    """Limits per key, keys remembered, and lifetime counters over every key."""
+
+    kind: str = info()
+    name: str = info()
+    rate: float = info()
+    per: float = info()
+    burst: float = info()
+    max_wait: float = info()
+    key_count: int = gauge()  # not ``keys``: that is the mapping method
+    max_keys: int = info()
+    admitted: int = counter()
+    rejections: int = counter()
+    cancelled: int = counter()
+    evicted: int = counter()
+    evicted_in_debt: int = counter()
+
+    legacy: ClassVar[Mapping[str, str]] = {"rejected": "rejections", "keys": "key_count"}
+
+
+# Compared as mappings (eq=False keeps Mapping.__eq__): a snapshot equals the dict of
+# its fields, as the dict form it replaces did.
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class FallbackSnapshot(Snapshot):
+    """Completed calls: ``calls == successes + fallbacks + failures``."""
+
+    kind: str = info()
+    name: str = info()
+    calls: int = counter()
+    successes: int = counter()
+    fallbacks: int = counter()
+    failures: int = counter()
+    by_error: Mapping[str, int] = counter()
+    on_result: int = counter()
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class HedgeSnapshot(Snapshot):
+    """Calls, attempts (first ones and hedges), wins by attempt index, current delay."""
+
+    kind: str = info()
+    name: str = info()
+    calls: int = counter()
+    attempts: int = counter()
+    hedges: int = counter()
+    failures: int = counter()
+    wins_by_attempt: Sequence[int] = info()  # a list, as the dict form gave
+    hedge_wins: int = counter()
+    current_delay: float = seconds()
+    samples: int = gauge()
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class PartitionSnapshot(Snapshot):
+    """One traffic class of an adaptive limiter: its share (percent) and figures."""
+
+    kind: str = info()
+    name: str = info()
+    share: float = info()
+    limit: int = gauge()
+    in_flight: int = gauge()
+    admitted: int = counter()
+    rejections: int = counter()
+
+    legacy: ClassVar[Mapping[str, str]] = {"inflight": "in_flight", "rejected": "rejections"}
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class AdaptiveLimiterSnapshot(Snapshot):
+    """The limit, calls in flight and queued, outcomes, and the algorithm's estimates.
+
+    ``estimates`` holds what the algorithm keeps of its own (``long_rtt``,
+    ``rtt_noload``, ``backoff_ratio``...); each also reads as ``snap["long_rtt"]``.
+    """
+
+    kind: str = info()
+    name: str = info()
+    algorithm: str = info()
+    min_limit: int = info()
+    max_limit: int = info()
+    limit: int = gauge()
+    in_flight: int = gauge()
+    backlog: int = gauge()
+    admitted: int = counter()
+    rejections: int = counter()
+    rejected_at_limit: int = counter()
+    shed_from_backlog: int = counter()
+    expired_in_backlog: int = counter()
+    queued: int = counter()
+    successes: int = counter()
+    dropped: int = counter()
+    failures: int = counter()
+    ignored: int = counter()
+    estimates: Mapping[str, float | None] = gauge()
+    partitions: Mapping[str, Mapping[str, float]] = info()
+
+    legacy: ClassVar[Mapping[str, str]] = {
+        "inflight": "in_flight",
+        "rejected": "rejections",
+        "succeeded": "successes",
+        "failed": "failures",
+    }
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return Snapshot.__getitem__(self, key)
+        except KeyError:
+            if key in self.estimates:
+                return self.estimates[key]
+            raise

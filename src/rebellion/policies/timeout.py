@@ -47,12 +47,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from types import CoroutineType
 from typing import Any, ClassVar, TypeVar, final
 
 from .._clock import Clock
+from .._driver import Scoped
 from .._events import Event, EventStream, Listener
-from .._policy import Policy, is_async_callable
 from .._registry import registry
 from .._units import as_seconds
 from .._validate import check_choice, check_clock, check_duration, check_int, check_name
@@ -67,11 +66,7 @@ from .snapshots import TimeoutSnapshot
 __all__ = ["MODES", "Timeout", "TimeoutOccurred"]
 
 T = TypeVar("T")
-_Coro = CoroutineType
 MODES = ("cooperative", "thread")
-
-
-async def _unset() -> None: ...
 
 
 @final
@@ -85,7 +80,7 @@ class TimeoutOccurred(Event):
 
 
 @final
-class Timeout(Policy):
+class Timeout(Scoped):
     """Fail a call with :class:`TimeoutExceededError` if it takes longer than ``seconds``.
 
     Args:
@@ -135,8 +130,6 @@ class Timeout(Policy):
         )
         self._queues_lock = threading.Lock()
         self._cache: tuple[object, DeadlineQueue] = (None, DeadlineQueue(clock))
-        # execute(fn) reuses the wrapper built for the last fn instead of one per call.
-        self._last_wrapped: tuple[object, Callable[..., Awaitable[Any]]] = (None, _unset)
         self._runner = Runner(self)
         registry.track(self)
 
@@ -177,19 +170,7 @@ class Timeout(Policy):
         """Return an async function that runs ``fn`` in this policy's own threads."""
         return offloader(self, fn)
 
-    # -- async driver: a cancel scope on the current task --------------------------------
-
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if is_async_callable(fn):
-            last_fn, guarded = self._last_wrapped
-            if last_fn is not fn:
-                guarded = self._wrap_async(fn)
-                self._last_wrapped = (fn, guarded)
-            return await guarded(*args, **kwargs)
-        # A plain callable may block: run it off the loop, so the scope can expire.
-        return await self._wrap_async(self.offload_sync(fn))(*args, **kwargs)
+    # -- async driver: a cancel scope on the current task (execute: see _driver.scoped) --
 
     def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         return self._runner.wrap_async(fn)

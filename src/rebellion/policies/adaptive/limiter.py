@@ -22,6 +22,7 @@ from ..._validate import (
     check_number,
 )
 from ...errors import ConfigError, LimitExceededError, RejectedError
+from ..snapshots import AdaptiveLimiterSnapshot, PartitionSnapshot
 from ._algorithms import AIMDLimit, Gradient2Limit, LimitAlgorithm, VegasLimit
 from ._core import DROPPED, FAILURE, IGNORE, SHED, SUCCESS, LimiterCore, Partition, Token, Waiter
 from ._events import CallShed, LimitChanged
@@ -437,7 +438,7 @@ class AdaptiveLimiter(Policy):
 
     # -- observation -----------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> AdaptiveLimiterSnapshot:
         """Return the limit, in-flight calls, outcome counters and per-partition figures."""
         core = self._core
         with core.lock:
@@ -453,25 +454,30 @@ class AdaptiveLimiter(Policy):
                 if p.name is not None
             }
             default = core.default
-            return {
-                "kind": self.kind,
-                "name": self.name,
-                **self.algorithm.snapshot(),
-                "limit": core.limit,
-                "inflight": core.inflight,
-                "backlog": len(core.waiters),
-                "admitted": sum(p["admitted"] for p in partitions.values()) + default.admitted,
-                "rejected": core.n_rejected + core.n_shed_backlog + core.n_expired,
-                "rejected_at_limit": core.n_rejected,
-                "shed_from_backlog": core.n_shed_backlog,
-                "expired_in_backlog": core.n_expired,
-                "queued": core.n_queued,
-                "succeeded": core.n_success,
-                "dropped": core.n_dropped,
-                "failed": core.n_failure,
-                "ignored": core.n_ignored,
-                "partitions": partitions,
-            }
+            algorithm = self.algorithm.snapshot()
+            settings = ("algorithm", "limit", "min_limit", "max_limit")
+            return AdaptiveLimiterSnapshot(
+                kind=self.kind,
+                name=self.name,
+                algorithm=algorithm["algorithm"],
+                min_limit=algorithm["min_limit"],
+                max_limit=algorithm["max_limit"],
+                limit=core.limit,
+                in_flight=core.inflight,
+                backlog=len(core.waiters),
+                admitted=int(sum(p["admitted"] for p in partitions.values()) + default.admitted),
+                rejections=core.n_rejected + core.n_shed_backlog + core.n_expired,
+                rejected_at_limit=core.n_rejected,
+                shed_from_backlog=core.n_shed_backlog,
+                expired_in_backlog=core.n_expired,
+                queued=core.n_queued,
+                successes=core.n_success,
+                dropped=core.n_dropped,
+                failures=core.n_failure,
+                ignored=core.n_ignored,
+                estimates={k: v for k, v in algorithm.items() if k not in settings},
+                partitions=partitions,
+            )
 
     def __repr__(self) -> str:
         return (
@@ -499,15 +505,18 @@ class PartitionPolicy(Policy):
     ) -> Any:
         return await self.limiter._run_async(self.partition, fn, args, kwargs)
 
-    def stats(self) -> dict[str, Any]:
-        """Return this partition's figures and the limiter's limit."""
-        snapshot = self.limiter.stats()
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "limit": snapshot["limit"],
-            **snapshot["partitions"][self.partition],
-        }
+    def stats(self) -> PartitionSnapshot:
+        """Return this partition's figures (its own ``limit``)."""
+        figures = self.limiter.stats().partitions[self.partition]
+        return PartitionSnapshot(
+            kind=self.kind,
+            name=self.name,
+            share=figures["share"],
+            limit=int(figures["limit"]),
+            in_flight=int(figures["inflight"]),
+            admitted=int(figures["admitted"]),
+            rejections=int(figures["rejected"]),
+        )
 
 
 def _algorithm(

@@ -32,13 +32,14 @@ window of ``t`` seconds.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from typing import final
 
 from ..._validate import MAX_DURATION, check_duration, check_int, check_number
 from ...errors import ConfigError
 from .._atomic import GIL_ATOMIC
 
-__all__ = ["EPSILON", "GcraCore", "check_cost", "check_rate"]
+__all__ = ["EPSILON", "GcraCore", "check_cost", "check_rate", "emission"]
 
 EPSILON = 1e-9
 """Float slack (seconds) so that exact boundaries are not refused by rounding."""
@@ -66,6 +67,21 @@ def check_cost(n: object, burst: float) -> int:
     return cost
 
 
+def emission(rate: float, per: float, burst: float) -> tuple[float, float]:
+    """Return GCRA's two parameters: the emission interval and the burst tolerance.
+
+    Both are in the unit of ``per``: ``interval = per / rate`` is the time one token
+    takes to come back, ``tolerance = burst * interval`` how far ahead of now the
+    bucket's ``tat`` may run. Every GCRA in the package (the in-process bucket, each key
+    of the keyed limiter, the Redis script) is parameterised from here.
+
+    >>> emission(rate=4.0, per=1.0, burst=2.0)
+    (0.25, 0.5)
+    """
+    interval = per / rate
+    return interval, burst * interval
+
+
 @final
 class GcraCore:
     """One bucket's state and counters; ``take`` and ``reserve`` decide admissions."""
@@ -87,8 +103,16 @@ class GcraCore:
         "waited",
     )
 
-    def __init__(self, rate: float, per: float, burst: float) -> None:
-        self.lock = threading.Lock()
+    def __init__(
+        self,
+        rate: float,
+        per: float,
+        burst: float,
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        """Args: ``lock``: what guards the bucket (default: a lock of its own; a keyed
+        limiter, whose own lock already covers every bucket, passes a no-op)."""
+        self.lock: AbstractContextManager[object] = threading.Lock() if lock is None else lock
         self.fast = GIL_ATOMIC
         self.tat = 0.0
         self.holes: list[list[float]] = []
@@ -99,20 +123,32 @@ class GcraCore:
         self.rate = self.per = self.burst = self.interval = self.limit = self.bound = 0.0
         self._configure(rate, per, burst)
 
+    def clone(self) -> GcraCore:
+        """Return a full bucket with this one's settings, lock and mode (sharing them).
+
+        A keyed limiter makes each new key's bucket so: a few references, no new lock.
+        """
+        twin = GcraCore.__new__(GcraCore)
+        twin.lock, twin.fast, twin.tat, twin.holes = self.lock, self.fast, 0.0, []
+        twin.admitted = twin.rejected = twin.waited = twin.cancelled = 0
+        twin.rate, twin.per, twin.burst = self.rate, self.per, self.burst
+        twin.interval, twin.limit, twin.bound = self.interval, self.limit, self.bound
+        return twin
+
     def _configure(self, rate: float, per: float, burst: float) -> None:
         self.rate, self.per, self.burst = rate, per, burst
-        self.interval = per / rate
-        self.limit = burst * self.interval
+        self.interval, self.limit = emission(rate, per, burst)
         self.bound = self.limit + EPSILON
 
     def take(self, n: int, now: float) -> float:
         """Take ``n`` tokens now if they are there: return 0.0, else seconds to wait."""
         if not self.fast:
             with self.lock:
-                return self._take(n, now)
-        return self._take(n, now)
+                return self.take_held(n, now)
+        return self.take_held(n, now)
 
-    def _take(self, n: int, now: float) -> float:
+    def take_held(self, n: int, now: float) -> float:
+        """:meth:`take` for a caller that holds the lock (or may go lock-free)."""
         # Call-free from the read of tat to its write.
         tat = self.tat
         if tat < now:
@@ -222,9 +258,8 @@ class GcraCore:
         Waiters already sleeping keep their admission instants.
         """
         with self.lock:
-            ratio = (per / rate) / self.interval
-            interval = per / rate
-            limit = burst * interval
+            interval, limit = emission(rate, per, burst)
+            ratio = interval / self.interval
             # Call-free from the read of tat to the last store.
             tat = self.tat
             if tat > now:

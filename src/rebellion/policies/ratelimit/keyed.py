@@ -1,10 +1,12 @@
 """Per-key rate limits (per user, per tenant, per client IP) with bounded key memory.
 
-Each key has its own GCRA bucket, kept as one timestamp. At most ``max_keys`` keys are
-remembered; the least recently used one is forgotten first. **A key whose bucket is
+Each key has its own GCRA bucket: the in-process limiter's
+:class:`~rebellion.policies.ratelimit._gcra.GcraCore`, so a key waits, gives back and
+re-rates exactly as :class:`RateLimiter` does. At most ``max_keys`` keys are remembered;
+the least recently used one is forgotten first. **A key whose bucket is
 full again is equivalent to a key never seen**, so forgetting it loses nothing: only a
 key evicted while still *in debt* (used within the last ``burst / rate`` period) gets
-a fresh bucket too early, and ``stats()["evicted_in_debt"]`` counts those. Size
+a fresh bucket too early, and ``stats().evicted_in_debt`` counts those. Size
 ``max_keys`` above the number of keys active within one such period.
 
 >>> from rebellion.testing import ManualClock
@@ -21,29 +23,28 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
-from inspect import isawaitable
-from types import CoroutineType
-from typing import Any, ClassVar, TypeVar, final
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextlib import nullcontext
+from typing import Any, ClassVar, final
 
 from ..._clock import Clock
+from ..._driver import Paced
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
+from ..snapshots import KeyedRateLimiterSnapshot
 from ._events import RateChanged, RateLimitExceeded
-from ._gcra import EPSILON, check_cost, check_rate
+from ._gcra import GcraCore, check_cost, check_rate
 
 __all__ = ["KeyedRateLimiter"]
 
-T = TypeVar("T")
 INF = float("inf")
 NAN = float("nan")
 
 
 @final
-class KeyedRateLimiter(Policy):
+class KeyedRateLimiter(Paced):
     """A :class:`RateLimiter` per key, sharing one configuration and one LRU of keys.
 
     Args:
@@ -52,7 +53,9 @@ class KeyedRateLimiter(Policy):
         burst: bucket size of each key (default: ``rate``, at least 1).
         max_keys: how many keys are remembered (least recently used evicted first).
         key: a function of the guarded call's arguments returning its key; needed to
-            use the limiter as a policy (decorator, ``call``, ``execute``, pipeline).
+            use the limiter as a policy (decorator, ``call``, ``execute``, pipeline);
+            ``with limiter:`` blocks call it with no arguments (a key kept in a context
+            variable, say).
         max_wait: seconds a guarded call may wait for its turn (0: refuse at once).
         name: shown in errors, events, statistics and the dashboard.
         clock: time source (``ManualClock`` in tests).
@@ -87,9 +90,10 @@ class KeyedRateLimiter(Policy):
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         self._lock = threading.Lock()
-        self._tats: OrderedDict[Hashable, float] = OrderedDict()
-        self._interval = self._per / self._rate
-        self._limit = self._burst * self._interval
+        self._buckets: OrderedDict[Hashable, GcraCore] = OrderedDict()
+        # A new key's bucket is a clone of this one. Buckets are only touched under this
+        # limiter's lock, so their own is a no-op.
+        self._shape = GcraCore(self._rate, self._per, self._burst, nullcontext())
         self.admitted = self.rejected = self.cancelled = self.evicted = self.evicted_in_debt = 0
         registry.track(self)
 
@@ -111,13 +115,9 @@ class KeyedRateLimiter(Policy):
         now = self._clock.monotonic()
         with self._lock:
             old_rate, old_burst = self._rate, self._burst
-            ratio = (p / r) / self._interval
-            for key, tat in self._tats.items():
-                if tat > now:
-                    self._tats[key] = now + (tat - now) * ratio
+            for bucket in (self._shape, *self._buckets.values()):
+                bucket.set_rate(r, p, b, now)
             self._rate, self._burst = r, b
-            self._interval = p / r
-            self._limit = b * self._interval
         if self.events.active:
             self.events.emit(RateChanged(self.name, self._clock.wall(), old_rate, r, old_burst, b))
 
@@ -127,27 +127,31 @@ class KeyedRateLimiter(Policy):
         """Return ``(wait, at, token)``; ``token`` is NaN when refused (nothing reserved)."""
         now = self._clock.monotonic()
         with self._lock:
-            tats = self._tats
-            tat = tats.get(key)
-            if tat is None or tat < now:
-                tat = now
-            new = tat + n * self._interval
-            wait = new - now - self._limit
-            if wait > max_wait + EPSILON:
+            buckets = self._buckets
+            bucket = buckets.get(key)
+            fresh = bucket is None
+            if bucket is None:
+                bucket = self._shape.clone()
+            if max_wait > 0.0 or bucket.holes:
+                wait, at, token = bucket.reserve(n, now, max_wait)
+            else:  # a refusal or a turn now: the bucket's quick take, under our lock
+                wait = bucket.take_held(n, now)
+                at, token = now + wait, NAN if wait else bucket.tat
+            if token != token:
                 self.rejected += 1
-                if key in tats:  # a refused key is in debt: keep it from eviction
-                    tats.move_to_end(key)
-                return wait, now + wait, NAN
-            tats[key] = new
-            tats.move_to_end(key)
+                if not fresh:  # a refused key is in debt: keep it from eviction
+                    buckets.move_to_end(key)
+                return wait, at, token
             self.admitted += 1
-            if len(tats) > self.max_keys:
-                _, oldest = tats.popitem(last=False)
-                self.evicted += 1
-                self.evicted_in_debt += oldest > now
-        if wait <= EPSILON:
-            return 0.0, now, new
-        return wait, now + wait, new
+            if not fresh:
+                buckets.move_to_end(key)
+            else:
+                buckets[key] = bucket
+                if len(buckets) > self.max_keys:
+                    _, oldest = buckets.popitem(last=False)
+                    self.evicted += 1
+                    self.evicted_in_debt += oldest.tat > now
+        return wait, at, token
 
     def _give_back(self, key: Hashable, n: int, at: float, token: float) -> None:
         now = self._clock.monotonic()
@@ -156,10 +160,9 @@ class KeyedRateLimiter(Policy):
                 return
             self.admitted -= 1
             self.cancelled += 1
-            # Only the latest reservation of a key can be rolled back exactly; an
-            # earlier one's slot stays unused (never an extra admission).
-            if self._tats.get(key) == token:
-                self._tats[key] = token - n * self._interval
+            bucket = self._buckets.get(key)
+            if bucket is not None:  # an evicted key's reservation has nothing to return
+                bucket.give_back(n, at, token, now)
 
     def _refuse(self, key: Hashable, n: int, wait: float) -> RateLimitedError:
         if self.events.active:
@@ -235,42 +238,35 @@ class KeyedRateLimiter(Policy):
             )
         return self._key(*args, **kwargs)
 
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _turn_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         wait = None if self.max_wait == INF else self.max_wait
         self.acquire(self._key_of(args, kwargs), max_wait=wait)
-        return fn(*args, **kwargs)
 
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+    def _turn_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None]:
         wait = None if self.max_wait == INF else self.max_wait
-        await self.acquire_async(self._key_of(args, kwargs), max_wait=wait)
-        result = fn(*args, **kwargs)
-        if type(result) is CoroutineType or isawaitable(result):
-            result = await result
-        return result
+        return self.acquire_async(self._key_of(args, kwargs), max_wait=wait)
 
     # -- observation ---------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> KeyedRateLimiterSnapshot:
         """Return a snapshot: limits, remembered keys and lifetime counters."""
         with self._lock:
-            keys = len(self._tats)
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "rate": self._rate,
-            "per": self._per,
-            "burst": self._burst,
-            "max_wait": self.max_wait,
-            "keys": keys,
-            "max_keys": self.max_keys,
-            "admitted": self.admitted,
-            "rejected": self.rejected,
-            "cancelled": self.cancelled,
-            "evicted": self.evicted,
-            "evicted_in_debt": self.evicted_in_debt,
-        }
+            keys = len(self._buckets)
+        return KeyedRateLimiterSnapshot(
+            kind=self.kind,
+            name=self.name,
+            rate=self._rate,
+            per=self._per,
+            burst=self._burst,
+            max_wait=self.max_wait,
+            key_count=keys,
+            max_keys=self.max_keys,
+            admitted=self.admitted,
+            rejections=self.rejected,
+            cancelled=self.cancelled,
+            evicted=self.evicted,
+            evicted_in_debt=self.evicted_in_debt,
+        )
 
     def __repr__(self) -> str:
         return f"KeyedRateLimiter(name={self.name!r}, rate={self._rate:g}/{self._per:g}s)"

@@ -12,14 +12,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from inspect import isawaitable
-from types import CoroutineType, TracebackType
-from typing import Any, ClassVar, TypeVar, cast, final
+from collections.abc import Awaitable, Iterable
+from typing import Any, ClassVar, cast, final
 
 from ..._clock import Clock
+from ..._driver import Paced
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_duration, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
@@ -30,7 +28,6 @@ from ._gcra import GcraCore, check_cost, check_rate
 
 __all__ = ["READY", "RateLimiter", "get_rate_limiter"]
 
-T = TypeVar("T")
 INF = float("inf")
 
 
@@ -46,7 +43,7 @@ READY = cast(Awaitable[None], _Ready())
 
 
 @final
-class RateLimiter(Policy):
+class RateLimiter(Paced):
     """Admit at most ``rate`` calls per ``per`` seconds, with bursts up to ``burst``.
 
     As a policy (``@limiter``, ``call``, ``execute``, inside a ``Pipeline``) a call over
@@ -87,7 +84,7 @@ class RateLimiter(Policy):
         self.max_wait = check_duration("max_wait", max_wait, allow_inf=True)
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
-        self._core = GcraCore(r, p, b)
+        self._core = self._pace = GcraCore(r, p, b)
         registry.track(self)
 
     @property
@@ -231,113 +228,13 @@ class RateLimiter(Policy):
     def _emit_exceeded(self, n: int, wait: float) -> None:
         self.events.emit(RateLimitExceeded(self.name, self._clock.wall(), n, wait))
 
-    # -- drivers -------------------------------------------------------------------------
+    # -- the turn the driver template waits for ------------------------------------------
 
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        if not self._take_one():
-            self._wait_sync(1, self.max_wait)
-        return fn(*args, **kwargs)
+    def _turn_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._wait_sync(1, self.max_wait)
 
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if not self._take_one():
-            await self._wait_async(1, self.max_wait)
-        result = fn(*args, **kwargs)
-        if type(result) is CoroutineType or isawaitable(result):
-            result = await result
-        return result
-
-    def _take_one(self) -> bool:
-        # One token if available now; a refusal is counted by the waiting path.
-        core = self._core
-        now = self._clock.monotonic()
-        if not core.fast:
-            with core.lock:
-                return self._take_quiet(core, now)
-        return self._take_quiet(core, now)
-
-    @staticmethod
-    def _take_quiet(core: GcraCore, now: float) -> bool:
-        tat = core.tat
-        if tat < now:
-            tat = now
-        new = tat + core.interval
-        if new - now <= core.bound:
-            core.tat = new
-            core.admitted += 1
-            return True
-        return False
-
-    def _wrap_sync(self, fn: Callable[..., T]) -> Callable[..., T]:
-        core = self._core
-        monotonic = self._clock.monotonic
-        wait = self._wait_sync
-
-        def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.fast:
-                now = monotonic()
-                tat = core.tat
-                if tat < now:
-                    tat = now
-                new = tat + core.interval
-                if new - now <= core.bound:
-                    core.tat = new
-                    core.admitted += 1
-                    return fn(*args, **kwargs)
-            wait(1, self.max_wait)
-            return fn(*args, **kwargs)
-
-        return guarded
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        core = self._core
-        monotonic = self._clock.monotonic
-        wait = self._wait_async
-
-        async def guarded(*args: Any, **kwargs: Any) -> T:
-            if core.fast:
-                now = monotonic()
-                tat = core.tat
-                if tat < now:
-                    tat = now
-                new = tat + core.interval
-                if new - now <= core.bound:
-                    core.tat = new
-                    core.admitted += 1
-                    return await fn(*args, **kwargs)
-            await wait(1, self.max_wait)
-            return await fn(*args, **kwargs)
-
-        return guarded
-
-    # -- guarded blocks ------------------------------------------------------------------
-
-    def __enter__(self) -> RateLimiter:
-        if not self._take_one():
-            self._wait_sync(1, self.max_wait)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def __aenter__(self) -> RateLimiter:
-        if not self._take_one():
-            await self._wait_async(1, self.max_wait)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
+    def _turn_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None]:
+        return self._wait_async(1, self.max_wait)
 
     # -- observation ---------------------------------------------------------------------
 

@@ -30,14 +30,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Iterable
-from inspect import isawaitable
-from types import CoroutineType
-from typing import Any, ClassVar, TypeVar, final
+from collections.abc import Awaitable, Iterable
+from typing import Any, ClassVar, final
 
 from ..._clock import Clock
+from ..._driver import Paced
 from ..._events import EventStream, Listener
-from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import check_clock, check_int, check_name, check_number
 from ...errors import ConfigError, RateLimitedError
@@ -45,47 +43,16 @@ from ..deadline import cut
 from ..snapshots import RedisRateLimiterSnapshot
 from ._events import RateChanged, RateLimiterDegraded, RateLimiterRecovered, RateLimitExceeded
 from ._gcra import EPSILON, GcraCore, check_cost, check_rate
+from ._gcra_lua import GCRA_SCRIPT, GIVE_BACK_SCRIPT, US, give_back_args, script_args
 
 __all__ = ["RedisRateLimiter"]
 
-T = TypeVar("T")
 INF = float("inf")
 NAN = float("nan")
-_US = 1_000_000.0
-
-# Times in integer microseconds since the epoch (exact in a double until year 2255).
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local n, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-local floor = now + tonumber(ARGV[5])
-if tat < floor then tat = floor end
-local new = tat + n * interval
-local wait = new - now - limit
-if wait > max_wait + 0.001 then
-  return {0, math.ceil(wait), ''}
-end
-local token = string.format('%.3f', new)
-redis.call('SET', KEYS[1], token, 'PX', math.ceil((new - now) / 1000) + 1)
-if wait < 0 then wait = 0 end
-return {1, math.ceil(wait), token}
-"""
-
-_GIVE_BACK = """
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then
-  redis.call('SET', KEYS[1], string.format('%.3f', tonumber(current) - tonumber(ARGV[2])),
-             'KEEPTTL')
-  return 1
-end
-return 0
-"""
 
 
 @final
-class RedisRateLimiter(Policy):
+class RedisRateLimiter(Paced):
     """The :class:`RateLimiter` API, with the bucket kept in Redis for many processes.
 
     Args:
@@ -210,7 +177,10 @@ class RedisRateLimiter(Policy):
     def _scripts_for(self, client: Any) -> tuple[Any, Any]:
         scripts = self._scripts.get(id(client))
         if scripts is None:
-            scripts = (client.register_script(_GCRA), client.register_script(_GIVE_BACK))
+            scripts = (
+                client.register_script(GCRA_SCRIPT),
+                client.register_script(GIVE_BACK_SCRIPT),
+            )
             self._scripts[id(client)] = scripts
         return scripts
 
@@ -241,10 +211,9 @@ class RedisRateLimiter(Policy):
     # -- shared decision, with degradation ---------------------------------------------------
 
     def _args(self, n: int, limit: float) -> list[float]:
-        interval = self._per / self._rate * _US
         # This process's local debt, in the shared bucket's seconds (a share is 1/processes).
         floor = self._local.debt(self._clock.monotonic()) / self.processes
-        return [interval, self._burst * interval, float(n), min(limit, 1e9) * _US, floor * _US]
+        return script_args(self._rate, self._per, self._burst, n, limit, floor)
 
     def _should_try(self) -> bool:
         if not self.degraded:
@@ -261,7 +230,7 @@ class RedisRateLimiter(Policy):
         if self.degraded:
             self._recovered()
         token_text = token.decode() if isinstance(token, bytes) else str(token)
-        wait = wait_us / _US
+        wait = wait_us / US
         if admitted:
             self._local.charge(n, self._clock.monotonic(), wait)
         return (1.0 if admitted else 0.0), wait, token_text
@@ -411,7 +380,7 @@ class RedisRateLimiter(Policy):
         try:
             client = self._sync_client()
             _, give_back = self._scripts_for(client)
-            give_back(keys=[self.key], args=[token, n * self._per / self._rate * _US])
+            give_back(keys=[self.key], args=give_back_args(token, self._rate, self._per, n))
         except self._outage_errors():
             return
         with self._lock:
@@ -422,7 +391,7 @@ class RedisRateLimiter(Policy):
         try:
             client = self._loop_client()
             _, give_back = self._scripts_for(client)
-            await give_back(keys=[self.key], args=[token, n * self._per / self._rate * _US])
+            await give_back(keys=[self.key], args=give_back_args(token, self._rate, self._per, n))
         except self._outage_errors():
             return
         with self._lock:
@@ -453,20 +422,13 @@ class RedisRateLimiter(Policy):
             self._local.give_back(n, at, token, clock.monotonic())
             raise
 
-    # -- drivers -------------------------------------------------------------------------
+    # -- the turn the driver template waits for ------------------------------------------
 
-    def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _turn_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._wait_sync(1, self.max_wait)
-        return fn(*args, **kwargs)
 
-    async def _async(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        await self._wait_async(1, self.max_wait)
-        result = fn(*args, **kwargs)
-        if type(result) is CoroutineType or isawaitable(result):
-            result = await result
-        return result
+    def _turn_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None]:
+        return self._wait_async(1, self.max_wait)
 
     # -- observation ---------------------------------------------------------------------
 

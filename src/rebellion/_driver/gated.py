@@ -1,4 +1,4 @@
-"""The one template that turns a policy's gate into every calling convention.
+"""The template of policies that judge a call: admit it, then record how it ended.
 
 A *gate* states a policy's decisions once, as three primitives (Resilience4j's
 acquire permission / record success / record error, httpx's sans-I/O core):
@@ -45,7 +45,7 @@ from inspect import isawaitable
 from types import CoroutineType, TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from ._policy import Policy
+from .._policy import Policy
 
 __all__ = ["Gate", "Gated"]
 
