@@ -54,6 +54,8 @@ local wrote = false
 
 local function num(v) return tonumber(v or '0') or 0 end
 local function fmt(x) return string.format('%.6f', x) end
+-- HINCRBY refuses '-0' (a negated Lua zero): add only what changes.
+local function add(field, n) if n ~= 0 then redis.call('HINCRBY', w, field, n) end end
 
 -- The window belongs to one epoch: contents of an earlier state are dropped.
 local function wcurrent()
@@ -84,11 +86,9 @@ local function roll()
     dc, df, ds = dc + num(v[1]), df + num(v[2]), ds + num(v[3])
     redis.call('HDEL', w, 'c' .. slot, 'f' .. slot, 's' .. slot)
   end
-  if dc > 0 then
-    redis.call('HINCRBY', w, 'calls', -dc)
-    redis.call('HINCRBY', w, 'fails', -df)
-    redis.call('HINCRBY', w, 'slow', -ds)
-  end
+  add('calls', 0 - dc)
+  add('fails', 0 - df)
+  add('slow', 0 - ds)
   redis.call('HSET', w, 'head', string.format('%d', bucket))
   return bucket
 end
