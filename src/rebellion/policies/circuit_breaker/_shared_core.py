@@ -87,6 +87,7 @@ class SharedCore:
         self.consecutive = settings["window_type"] == "consecutive"
         # One script serves every decision; three handles keep the call sites readable.
         self._acquire = self._record = self._read = client.register_script(SCRIPT)
+        self._config: str | None = None  # the settings as the script reads them, built once
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._leases = itertools.count()
         self.lock = threading.Lock()
@@ -108,55 +109,48 @@ class SharedCore:
     # -- round trips -------------------------------------------------------------------
 
     def _args(self, op: str, epoch: int, lease: str, duration: float | None) -> list[object]:
-        s = self.settings
-        config = [0 if s[k] is None else s[k] for k in _CONFIG_ORDER]
         now = "" if self.server_time else repr(self.clock.wall())
-        return [
-            now,
-            self.key_ttl_ms,
-            *config,
-            self.max_probes,
-            self.probe_lease,
-            op,
-            epoch,
-            lease,
-            "" if duration is None else repr(duration),
-        ]
+        if self._config is None:
+            s = self.settings
+            values = [self.key_ttl_ms, *(0 if s[k] is None else s[k] for k in _CONFIG_ORDER)]
+            values += [self.max_probes, self.probe_lease]
+            self._config = " ".join(str(v) for v in values)
+        return [now, self._config, op, epoch, lease, "" if duration is None else repr(duration)]
 
     def _call(
         self, script: Any, op: str, epoch: int = 0, lease: str = "", duration: float | None = None
-    ) -> list[Any] | None:
+    ) -> bytes | None:
         """Run one decision; on a Redis failure switch to degraded and return ``None``."""
         try:
-            reply: list[Any] = script(keys=self.keys, args=self._args(op, epoch, lease, duration))
+            reply: bytes = script(keys=self.keys, args=self._args(op, epoch, lease, duration))
         except self.errors as error:
             self._degrade(error)
             return None
         return reply
 
-    def _apply(self, reply: list[Any]) -> bool:
+    def _apply(self, reply: bytes | str) -> bool:
         """Cache a script reply; emit a transition seen here; return ``granted``."""
-        state = _STATES[_text(reply[0])]
-        reason = _text(reply[12])
-        now = float(_text(reply[5]))
+        fields = _text(reply).split("|", 12)
+        state = _STATES[fields[0]]
+        now = float(fields[5])
         with self.lock:
             old = self.state
             self.state = state
-            self.epoch = int(_text(reply[1]))
-            self.open_until = float(_text(reply[2]))
+            self.epoch = int(fields[1])
+            self.open_until = float(fields[2])
             self.open_deadline = self.clock.monotonic() + (self.open_until - now)
-            self.failures = int(_text(reply[4]))
-            self.window = (int(_text(reply[6])), int(_text(reply[7])), int(_text(reply[8])))
-            self.level = int(_text(reply[9]))
-            self.probes = int(_text(reply[10]))
-            self.transitions = int(_text(reply[11]))
+            self.failures = int(fields[4])
+            self.window = (int(fields[6]), int(fields[7]), int(fields[8]))
+            self.level = int(fields[9])
+            self.probes = int(fields[10])
+            self.transitions = int(fields[11])
             self.synced_at = self.clock.monotonic()
         if old is not state and self.events.active:
-            why = reason or "observed in Redis"
+            why = fields[12] or "observed in Redis"
             self.events.emit(
                 CircuitStateChanged(self.name, self.clock.wall(), old.value, state.value, why)
             )
-        return bool(int(reply[3]))
+        return fields[3] == "1"
 
     def _degrade(self, error: BaseException) -> None:
         with self.lock:
@@ -198,8 +192,7 @@ class SharedCore:
         if reply is None:
             return None
         granted = self._apply(reply)
-        state = _STATES[_text(reply[0])]
-        epoch = int(_text(reply[1]))
+        state, epoch = _parse_head(reply)
         if state is CircuitState.CLOSED:
             return (epoch, "")
         if granted:
@@ -238,9 +231,7 @@ class SharedCore:
             self.next_resync = self.clock.monotonic() + self.resync_interval
         op = "trip" if local_tripped else "read"
         try:
-            reply: list[Any] = self._record(
-                keys=self.keys, args=self._args(op, self.epoch, "", None)
-            )
+            reply: bytes = self._record(keys=self.keys, args=self._args(op, self.epoch, "", None))
         except self.errors as error:
             with self.lock:
                 self.redis_errors += 1
@@ -257,6 +248,12 @@ class SharedCore:
         reply = self._call(self._record, "reset")
         if reply is not None:
             self._apply(reply)
+
+
+def _parse_head(reply: bytes | str) -> tuple[CircuitState, int]:
+    """Return the state and epoch of a reply."""
+    state, epoch, _ = _text(reply).split("|", 2)
+    return _STATES[state], int(epoch)
 
 
 def _text(value: object) -> str:
