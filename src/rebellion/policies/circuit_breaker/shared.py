@@ -267,12 +267,17 @@ class SharedCircuitBreaker(Policy):
 
     @property
     def state(self) -> CircuitState:
-        """The shared state (re-read when older than ``refresh_interval``), or while
-        Redis is unreachable: the local breaker's state (``"local"``), ``DISABLED``
-        (``"fail_open"``) or ``FORCED_OPEN`` (``"fail_closed"``)."""
+        """The shared state (re-read when older than ``refresh_interval``).
+
+        OPEN turns HALF_OPEN here once its wait is over, as on :class:`CircuitBreaker`.
+        While Redis is unreachable: the local breaker's state (``"local"``),
+        ``DISABLED`` (``"fail_open"``) or ``FORCED_OPEN`` (``"fail_closed"``).
+        """
         core = self._core
         core.refresh()
         if not core.degraded:
+            if core.state is CircuitState.OPEN and core.remaining_open() <= 0:
+                return CircuitState.HALF_OPEN
             return core.state
         if core.remaining_open() > 0:
             return CircuitState.OPEN
