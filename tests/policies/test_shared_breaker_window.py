@@ -346,3 +346,16 @@ def test_redis_server_time_is_the_default_clock(redis_url: str, redis_namespace:
         assert 0 < snap.time_until_half_open <= 600
     finally:
         a.close()
+
+
+def test_a_long_idle_time_window_with_many_buckets_rolls_in_one_decision(
+    make: Factory, clock: ManualClock
+) -> None:
+    a = make(window_type="time", window_size=3600, window_buckets=3600, minimum_calls=10)
+    failing(a)
+    clock.advance(1)
+    failing(a)
+    clock.advance(3599.5)  # 3599 buckets roll at once: only the second failure is left
+    ok(a)
+    snap = a.stats()
+    assert (snap.window_calls, snap.window_failures, snap.redis_errors) == (2, 1, 0)

@@ -87,18 +87,21 @@ local function roll()
       redis.call('DEL', w)
       wc, wf, ws = 0, 0, 0
     else
-      local fields = {}
-      for step = 0, stale - 1 do
-        local slot = (bucket - step) % buckets
-        fields[#fields + 1] = 'c' .. slot
-        fields[#fields + 1] = 'f' .. slot
-        fields[#fields + 1] = 's' .. slot
+      -- In chunks: Lua's unpack() is limited to a few thousand values.
+      for first = 0, stale - 1, 500 do
+        local fields = {}
+        for step = first, math.min(first + 499, stale - 1) do
+          local slot = (bucket - step) % buckets
+          fields[#fields + 1] = 'c' .. slot
+          fields[#fields + 1] = 'f' .. slot
+          fields[#fields + 1] = 's' .. slot
+        end
+        local v = redis.call('HMGET', w, unpack(fields))
+        for k = 1, #fields, 3 do
+          wc, wf, ws = wc - num(v[k]), wf - num(v[k + 1]), ws - num(v[k + 2])
+        end
+        redis.call('HDEL', w, unpack(fields))
       end
-      local v = redis.call('HMGET', w, unpack(fields))
-      for k = 1, #fields, 3 do
-        wc, wf, ws = wc - num(v[k]), wf - num(v[k + 1]), ws - num(v[k + 2])
-      end
-      redis.call('HDEL', w, unpack(fields))
     end
   end
   whead = bucket
