@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from typing import ClassVar, final
 
 from ..._snapshot import Snapshot, counter, gauge, info, ratio, seconds
+from .._counter import AtomicCounter
+from ._config import CircuitState
+from ._shared_core import SharedCore
+from ._snapshot import BreakerSnapshot
 
-__all__ = ["SharedBreakerSnapshot"]
+__all__ = ["SharedBreakerSnapshot", "SharedCounts"]
 
 
 @final
@@ -76,3 +80,62 @@ class SharedBreakerSnapshot(Snapshot):
         if self.window_type == "consecutive":
             return self.consecutive_failures
         return self.window_failures
+
+
+@final
+class SharedCounts:
+    """One process's lifetime counters (lock-free increments, exact under threads)."""
+
+    __slots__ = ("degraded", "failure", "ignored", "rejected", "slow", "success")
+
+    def __init__(self) -> None:
+        self.success, self.failure, self.ignored = AtomicCounter(), AtomicCounter(), AtomicCounter()
+        self.slow, self.rejected, self.degraded = AtomicCounter(), AtomicCounter(), AtomicCounter()
+
+    def snapshot(
+        self,
+        *,
+        kind: str,
+        name: str,
+        state: CircuitState,
+        window_type: str,
+        on_redis_down: str,
+        core: SharedCore,
+        local: BreakerSnapshot | None,
+    ) -> SharedBreakerSnapshot:
+        """Return the snapshot: these counts (plus ``local``'s) and the fleet's view."""
+        successes = self.success.value + (local.successes if local else 0)
+        failures = self.failure.value + (local.failures if local else 0)
+        ignored = self.ignored.value + (local.ignored if local else 0)
+        calls, failed, slow = core.window
+        return SharedBreakerSnapshot(
+            kind=kind,
+            name=name,
+            state=state.value,
+            window_type=window_type,
+            on_redis_down=on_redis_down,
+            clock="redis" if core.server_time else "local",
+            shared=not core.degraded,
+            degraded=core.degraded,
+            calls=successes + failures + ignored,
+            successes=successes,
+            failures=failures,
+            rejections=self.rejected.value + (local.rejections if local else 0),
+            ignored=ignored,
+            slow=self.slow.value + (local.slow if local else 0),
+            degraded_calls=self.degraded.value,
+            redis_errors=core.redis_errors,
+            transitions=core.transitions,
+            in_flight=core.probes if core.state is CircuitState.HALF_OPEN else 0,
+            consecutive_failures=core.failures,
+            window_calls=calls,
+            window_failures=failed,
+            window_slow=slow,
+            failure_rate=failed / calls if calls else 0.0,
+            slow_call_rate=slow / calls if calls else 0.0,
+            open_level=core.level,
+            epoch=core.epoch,
+            time_until_half_open=core.remaining_open() if state is CircuitState.OPEN else None,
+            refresh_interval=core.refresh_interval,
+            last_redis_error=core.last_error,
+        )

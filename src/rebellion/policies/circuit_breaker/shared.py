@@ -52,15 +52,14 @@ from ..._clock import Clock
 from ..._events import EventStream, Listener
 from ..._policy import Policy
 from ..._registry import registry
-from ..._units import as_seconds
-from ..._validate import check_choice, check_clock, check_duration, check_name
+from ..._validate import check_clock, check_name
 from ...errors import CircuitOpenError, ConfigError
-from .._counter import AtomicCounter
 from ._config import BreakerConfig, CircuitState
 from ._events import CallRejected, CircuitFailureRecorded
+from ._shared_config import SharedSettings, script_settings, window_type_for
 from ._shared_core import Permit, SharedCore
 from ._shared_events import SharedStateRestored, SharedStateUnavailable
-from ._shared_snapshot import SharedBreakerSnapshot
+from ._shared_snapshot import SharedBreakerSnapshot, SharedCounts
 from .breaker import CircuitBreaker
 
 __all__ = [
@@ -71,7 +70,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-REDIS_DOWN_MODES = ("local", "fail_open", "fail_closed")
 Duration = float | timedelta
 
 
@@ -164,15 +162,11 @@ class SharedCircuitBreaker(Policy):
             ("redis://", "rediss://", "unix://")
         ):
             raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", redis_url)
-        if window_type is None:
-            rates = (window_size, minimum_calls, failure_rate_threshold, slow_call_rate_threshold)
-            if failure_threshold is not None and any(v is not None for v in rates):
-                raise ConfigError(
-                    "window_type",
-                    "given when both failure_threshold and window settings are set",
-                    None,
-                )
-            window_type = "consecutive" if failure_threshold is not None else "count"
+        window_type = window_type_for(
+            window_type,
+            failure_threshold=failure_threshold,
+            window_settings=(window_size, minimum_calls, failure_rate_threshold),
+        )
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
         # The local fallback validates the shared settings too (same names, same rules).
@@ -201,66 +195,38 @@ class SharedCircuitBreaker(Policy):
         )
         cfg: BreakerConfig = self._local.config
         self.config = cfg
-        if cfg.window_type == "count" and cfg.minimum_calls > cfg.window_size:
-            raise ConfigError(
-                "minimum_calls",
-                f"at most window_size ({cfg.window_size:g}) for a count window",
-                cfg.minimum_calls,
-            )
-        self.on_redis_down = check_choice("on_redis_down", on_redis_down, REDIS_DOWN_MODES)
-        if server_time is None:
-            server_time = clock is None
-        if not isinstance(server_time, bool):
-            raise ConfigError("server_time", "True, False or None", server_time)
-        lease = check_duration("probe_lease", as_seconds(probe_lease), exclusive_minimum=True)
-        refresh = check_duration("refresh_interval", as_seconds(refresh_interval))
-        resync = check_duration(
-            "resync_interval", as_seconds(resync_interval), exclusive_minimum=True
+        self.settings = shared = SharedSettings.create(
+            cfg,
+            on_redis_down=on_redis_down,
+            server_time=server_time,
+            clock_given=clock is not None,
+            key_ttl=key_ttl,
+            probe_lease=probe_lease,
+            refresh_interval=refresh_interval,
+            resync_interval=resync_interval,
+            redis_timeout=redis_timeout,
+            key_prefix=key_prefix,
         )
-        timeout = check_duration("redis_timeout", as_seconds(redis_timeout), exclusive_minimum=True)
-        span = cfg.window_size if cfg.window_type == "time" else 0.0
-        floor = max(cfg.max_reset_timeout, span, lease)
-        ttl = check_duration(
-            "key_ttl",
-            max(3600.0, 2 * floor) if key_ttl is None else as_seconds(key_ttl),
-            minimum=floor,
-        )
-        prefix = check_name("key_prefix", key_prefix)
+        self.on_redis_down = shared.on_redis_down
 
         from ...backends.redis import connection_errors, sync_client
 
-        client = sync_client(redis_url, timeout=timeout)
         self._core = SharedCore(
             self.name,
-            client=client,
-            key=f"{prefix}:{self.name}",
-            settings={
-                "window_type": cfg.window_type,
-                "window_size": cfg.window_size,
-                "window_buckets": cfg.window_buckets,
-                "minimum_calls": cfg.minimum_calls,
-                "failure_rate_threshold": cfg.failure_rate_threshold,
-                "slow_call_duration": cfg.slow_call_duration,
-                "slow_call_rate_threshold": cfg.slow_call_rate_threshold,
-                "failure_threshold": cfg.failure_threshold,
-                "success_threshold": cfg.success_threshold,
-                "reset_timeout": cfg.reset_timeout,
-                "exponential_backoff_factor": cfg.exponential_backoff_factor,
-                "max_reset_timeout": cfg.max_reset_timeout,
-                "half_open_max_calls": cfg.half_open_max_calls,
-            },
-            refresh_interval=refresh,
-            resync_interval=resync,
-            probe_lease=lease,
-            key_ttl=ttl,
-            server_time=server_time,
+            client=sync_client(redis_url, timeout=shared.redis_timeout),
+            key=f"{shared.key_prefix}:{self.name}",
+            settings=script_settings(cfg),
+            refresh_interval=shared.refresh_interval,
+            resync_interval=shared.resync_interval,
+            probe_lease=shared.probe_lease,
+            key_ttl=shared.key_ttl,
+            server_time=shared.server_time,
             clock=self._clock,
             events=self.events,
             errors=connection_errors(),
         )
         self._timed = cfg.slow_call_duration is not None
-        self.n_success, self.n_failure, self.n_ignored = (AtomicCounter() for _ in range(3))
-        self.n_slow, self.n_rejected, self.n_degraded = (AtomicCounter() for _ in range(3))
+        self._counts = SharedCounts()
         registry.track(self)
 
     # -- state ---------------------------------------------------------------------
@@ -330,14 +296,14 @@ class SharedCircuitBreaker(Policy):
         if self.on_redis_down == "fail_closed":
             wait = max(0.0, core.next_resync - self._clock.monotonic())
             self._reject(CircuitOpenError(self.name, wait, "UNAVAILABLE"))
-        self.n_degraded.increment()
+        self._counts.degraded.increment()
 
     def _reject(self, error: CircuitOpenError) -> None:
         self._rejected(error)
         raise error
 
     def _rejected(self, error: CircuitOpenError) -> None:
-        self.n_rejected.increment()
+        self._counts.rejected.increment()
         if self.events.active:
             self.events.emit(
                 CallRejected(self.name, self._clock.wall(), error.state, error.retry_after)
@@ -351,14 +317,14 @@ class SharedCircuitBreaker(Policy):
         else:
             verdict = self.config.counts_as_failure(error)
         if verdict is None:
-            self.n_ignored.increment()
+            self._counts.ignored.increment()
             return "release"
         if slow:
-            self.n_slow.increment()
+            self._counts.slow.increment()
         if not verdict:
-            self.n_success.increment()
+            self._counts.success.increment()
             return "success"
-        self.n_failure.increment()
+        self._counts.failure.increment()
         if self.events.active:
             state = self._core.state.value
             self.events.emit(
@@ -375,32 +341,22 @@ class SharedCircuitBreaker(Policy):
 
     def _sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         permit = self._admit()
-        if permit is None:
-            if self.on_redis_down == "local":
-                return self._local.run_sync(fn, args, kwargs)
-            return self._unjudged_sync(fn, args, kwargs)
+        if permit is None and self.on_redis_down == "local":
+            return self._local.run_sync(fn, args, kwargs)
+        # Without a permit (fail open) the call is counted here and shared with no one.
         started = self._clock.monotonic() if self._timed else None
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
             duration = self._elapsed(started)
-            self._core.record(permit, self._judge(error, duration), duration)
+            outcome = self._judge(error, duration)
+            if permit is not None:
+                self._core.record(permit, outcome, duration)
             raise
         duration = self._elapsed(started)
-        self._core.record(permit, self._judge(None, duration), duration)
-        return result
-
-    def _unjudged_sync(
-        self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> T:
-        """Fail open: run the call and count it here only (nothing is shared)."""
-        started = self._clock.monotonic() if self._timed else None
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            self._judge(error, self._elapsed(started))
-            raise
-        self._judge(None, self._elapsed(started))
+        outcome = self._judge(None, duration)
+        if permit is not None:
+            self._core.record(permit, outcome, duration)
         return result
 
     async def _async(
@@ -441,44 +397,14 @@ class SharedCircuitBreaker(Policy):
 
     def stats(self) -> SharedBreakerSnapshot:
         """Return a typed snapshot: the fleet's state and window, this process's counts."""
-        core = self._core
-        state = self.state
-        local = self._local.stats() if self.on_redis_down == "local" else None
-        successes = self.n_success.value + (local.successes if local else 0)
-        failures = self.n_failure.value + (local.failures if local else 0)
-        ignored = self.n_ignored.value + (local.ignored if local else 0)
-        calls, failed, slow = core.window
-        remaining = core.remaining_open()
-        return SharedBreakerSnapshot(
+        return self._counts.snapshot(
             kind=self.kind,
             name=self.name,
-            state=state.value,
+            state=self.state,
             window_type=self.config.window_type,
             on_redis_down=self.on_redis_down,
-            clock="redis" if core.server_time else "local",
-            shared=not core.degraded,
-            degraded=core.degraded,
-            calls=successes + failures + ignored,
-            successes=successes,
-            failures=failures,
-            rejections=self.n_rejected.value + (local.rejections if local else 0),
-            ignored=ignored,
-            slow=self.n_slow.value + (local.slow if local else 0),
-            degraded_calls=self.n_degraded.value,
-            redis_errors=core.redis_errors,
-            transitions=core.transitions,
-            in_flight=core.probes if core.state is CircuitState.HALF_OPEN else 0,
-            consecutive_failures=core.failures,
-            window_calls=calls,
-            window_failures=failed,
-            window_slow=slow,
-            failure_rate=failed / calls if calls else 0.0,
-            slow_call_rate=slow / calls if calls else 0.0,
-            open_level=core.level,
-            epoch=core.epoch,
-            time_until_half_open=remaining if state is CircuitState.OPEN else None,
-            refresh_interval=core.refresh_interval,
-            last_redis_error=core.last_error,
+            core=self._core,
+            local=self._local.stats() if self.on_redis_down == "local" else None,
         )
 
     def close(self) -> None:
