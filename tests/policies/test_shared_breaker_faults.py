@@ -215,3 +215,24 @@ def test_flushed_scripts_are_reloaded(server: RedisServer, clock: ManualClock) -
     finally:
         admin.close()
         a.close()
+
+
+async def test_async_callers_get_the_same_redis_down_modes(
+    server: RedisServer, clock: ManualClock
+) -> None:
+    opened = _make(server, clock, on_redis_down="fail_open")
+    closed = _make(server, clock, on_redis_down="fail_closed")
+
+    async def work() -> str:
+        return "done"
+
+    assert await opened.execute(work) == "done"
+    assert await closed.execute(work) == "done"
+    server.stop()
+    assert await opened.execute(work) == "done"
+    with pytest.raises(CircuitOpenError) as caught:
+        await closed.execute(work)
+    assert caught.value.state == "UNAVAILABLE"
+    assert (opened.stats().degraded_calls, closed.stats().rejections) == (1, 1)
+    opened.close()
+    closed.close()
