@@ -72,7 +72,7 @@ def _rebellion_consecutive(runner: Runner) -> Op:
 def _rebellion_open(runner: Runner) -> Op:
     from rebellion.errors import CircuitOpenError
 
-    breaker = _shared(window_type="count", window_size=10, minimum_calls=1, reset_timeout=3600)
+    breaker = _shared(window_type="count", window_size=10, minimum_calls=1, reset_timeout=600)
 
     def fail() -> None:
         raise ConnectionError
