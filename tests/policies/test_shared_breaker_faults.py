@@ -51,9 +51,20 @@ def test_minimum_calls_above_a_count_window_is_rejected() -> None:
         SharedCircuitBreaker("x", URL, window_type="count", window_size=10, minimum_calls=20)
 
 
-def test_consecutive_threshold_mixed_with_rate_settings_needs_a_window_type() -> None:
+@pytest.mark.parametrize(
+    "window_setting",
+    [
+        {"failure_rate_threshold": 0.2},
+        {"window_size": 50},
+        {"minimum_calls": 5},
+        {"slow_call_rate_threshold": 0.5},
+    ],
+)
+def test_consecutive_threshold_mixed_with_window_settings_needs_a_window_type(
+    window_setting: dict[str, Any],
+) -> None:
     with pytest.raises(ConfigError, match="window_type"):
-        SharedCircuitBreaker("x", URL, failure_threshold=3, failure_rate_threshold=0.2)
+        SharedCircuitBreaker("x", URL, failure_threshold=3, **window_setting)
 
 
 def test_window_type_defaults_follow_the_settings_given() -> None:

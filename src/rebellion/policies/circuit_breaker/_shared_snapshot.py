@@ -31,7 +31,8 @@ class SharedBreakerSnapshot(Snapshot):
 
     ``calls == successes + failures + ignored`` (completed calls, shared or decided
     locally while Redis was unreachable); ``rejections`` never ran. ``degraded_calls``
-    ran while Redis was unreachable. Rates are fractions (0 to 1) of the shared window.
+    were admitted without Redis (to the local breaker, or unjudged when failing open).
+    Rates are fractions (0 to 1) of the shared window.
     """
 
     kind: str = info()

@@ -165,7 +165,12 @@ class SharedCircuitBreaker(Policy):
         window_type = window_type_for(
             window_type,
             failure_threshold=failure_threshold,
-            window_settings=(window_size, minimum_calls, failure_rate_threshold),
+            window_settings=(
+                window_size,
+                minimum_calls,
+                failure_rate_threshold,
+                slow_call_rate_threshold,
+            ),
         )
         self._clock = check_clock(clock)
         self.events = EventStream(self.name, listeners)
