@@ -9,8 +9,10 @@ own ``ConnectionError`` (the error a dead server gives), either for every proces
 (Redis down) or for one (a partition); Redis may come back with its data or empty
 (restarted without persistence).
 
-Checked at every dependency entry: never more leased probes in Redis than allowed, and
-never more callers probing at once through the shared state. At the end: every
+Checked at every dependency entry: never more leased probes in Redis than allowed,
+never more callers probing at once through the shared state, and the shared window's
+totals consistent (failures and slow calls within its calls, a count window within its
+size). At the end: every
 process's counts add up, and once Redis and the dependency are healthy every process
 closes again.
 
@@ -36,6 +38,7 @@ from ._world import World
 __all__ = ["SIM_DB", "redis_available", "redis_url", "run_shared_breaker"]
 
 SIM_DB = 12
+WINDOW_TOTALS = ("calls", "fails", "slow")
 """The Redis database the simulation writes to (keys under a unique prefix)."""
 
 
@@ -141,6 +144,15 @@ async def _drive(
         leased = admin.zcard(key + ":probes")
         world.check(
             leased <= max_probes, "half-open-probes", f"{leased} probe leases, limit {max_probes}"
+        )
+        calls, fails, slow = (int(v or 0) for v in admin.hmget(key + ":window", *WINDOW_TOTALS))
+        cfg = processes[0].config
+        bound = cfg.window_size if cfg.window_type == "count" else calls
+        world.check(
+            0 <= fails <= calls and 0 <= slow <= calls and calls <= bound,
+            "window-totals",
+            f"shared window holds {calls} calls, {fails} failed, {slow} slow "
+            f"({cfg.window_type} window of {cfg.window_size:g})",
         )
         process = processes[caller // 100]
         state, epoch = admin.hmget(key, "state", "epoch")
