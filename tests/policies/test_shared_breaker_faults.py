@@ -247,3 +247,17 @@ async def test_async_callers_get_the_same_redis_down_modes(
     assert (opened.stats().degraded_calls, closed.stats().rejections) == (1, 1)
     opened.close()
     closed.close()
+
+
+def test_the_registry_lists_one_entry_whose_counts_include_the_local_fallback() -> None:
+    from rebellion import registry
+
+    breaker = SharedCircuitBreaker("census-check", "redis://127.0.0.1:1/0", redis_timeout=0.05)
+    try:
+        assert breaker.call(lambda: "local") == "local"
+        (entry,) = [e for e in registry.snapshot() if e["name"].startswith("census-check")]
+        assert entry["kind"] == "shared_circuit_breaker"
+        assert entry["stats"]["calls"] == entry["stats"]["degraded_calls"] == 1
+        assert entry["measures"]["degraded_calls"] == "counter"
+    finally:
+        breaker.close()

@@ -198,6 +198,8 @@ class SharedCircuitBreaker(Policy):
             ignore_on=ignore_on,
             clock=self._clock,
         )
+        # Its counts are part of this breaker's snapshot: not listed on its own.
+        registry.retire(self._local)
         cfg: BreakerConfig = self._local.config
         self.config = cfg
         self.settings = shared = SharedSettings.create(
