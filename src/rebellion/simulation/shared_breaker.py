@@ -2,14 +2,17 @@
 
 The breaker's Lua scripts run on a real Redis server (database 12, keys under a prefix
 unique to the schedule, deleted afterwards); nothing is modelled. Two to four
-simulated processes share one breaker and one faulty dependency, on one virtual clock.
+simulated processes share one breaker (consecutive, count or time window) and one
+faulty dependency, on one virtual clock.
 Redis faults are injected at each process's client edge: a lost link raises redis-py's
 own ``ConnectionError`` (the error a dead server gives), either for every process
 (Redis down) or for one (a partition); Redis may come back with its data or empty
 (restarted without persistence).
 
-Checked at every dependency entry: never more leased probes in Redis than allowed, and
-never more callers probing at once through the shared state. At the end: every
+Checked at every dependency entry: never more leased probes in Redis than allowed,
+never more callers probing at once through the shared state, and the shared window's
+totals consistent (failures and slow calls within its calls, a count window within its
+size). At the end: every
 process's counts add up, and once Redis and the dependency are healthy every process
 closes again.
 
@@ -35,6 +38,7 @@ from ._world import World
 __all__ = ["SIM_DB", "redis_available", "redis_url", "run_shared_breaker"]
 
 SIM_DB = 12
+WINDOW_TOTALS = ("calls", "fails", "slow")
 """The Redis database the simulation writes to (keys under a unique prefix)."""
 
 
@@ -88,6 +92,13 @@ def run_shared_breaker(world: World) -> None:
         "refresh_interval": rng.choice([0.0, 0.1, 1.0]),
         "resync_interval": rng.uniform(0.5, 5.0),
     }
+    window = rng.choice(["consecutive", "count", "time"])
+    settings["window_type"] = window
+    if window != "consecutive":
+        size = rng.randint(4, 20) if window == "count" else rng.uniform(5.0, 30.0)
+        settings["window_size"] = size
+        settings["minimum_calls"] = rng.randint(2, 4)
+        settings["failure_rate_threshold"] = rng.uniform(0.2, 0.8)
     world.log(f"shared breaker on {redis_url()} (keys under a unique prefix): {settings}")
     processes: list[SharedCircuitBreaker] = []
     links: list[dict[str, bool]] = []
@@ -133,6 +144,15 @@ async def _drive(
         leased = admin.zcard(key + ":probes")
         world.check(
             leased <= max_probes, "half-open-probes", f"{leased} probe leases, limit {max_probes}"
+        )
+        calls, fails, slow = (int(v or 0) for v in admin.hmget(key + ":window", *WINDOW_TOTALS))
+        cfg = processes[0].config
+        bound = cfg.window_size if cfg.window_type == "count" else calls
+        world.check(
+            0 <= fails <= calls and 0 <= slow <= calls and calls <= bound,
+            "window-totals",
+            f"shared window holds {calls} calls, {fails} failed, {slow} slow "
+            f"({cfg.window_type} window of {cfg.window_size:g})",
         )
         process = processes[caller // 100]
         state, epoch = admin.hmget(key, "state", "epoch")
@@ -191,21 +211,13 @@ async def _drive(
             tasks.append(asyncio.create_task(caller(process, number)))
     await asyncio.gather(*tasks)
     for i, breaker in enumerate(processes):
-        s = breaker.stats()
-        local = breaker._local.stats()
-        counted = (
-            s["successful_calls"]
-            + s["failed_calls"]
-            + local["successful_calls"]
-            + local["failed_calls"]
-            + s["rejected_calls"]
-        )
+        s = breaker.stats()  # shared and local (degraded) calls together
+        counted = s.successes + s.failures + s.rejections
         total = sum(answered[i].values())
         world.check(
             counted == total,
             "counts",
-            f"process {i} counted {counted} calls ({s}, local {local}), callers saw {total} "
-            f"({answered[i]})",
+            f"process {i} counted {counted} calls ({s}), callers saw {total} ({answered[i]})",
         )
     await _recover(world, processes, dep)
 
