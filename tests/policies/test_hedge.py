@@ -298,8 +298,33 @@ async def test_cancelling_the_caller_before_the_delay_starts_no_hedge() -> None:
         await task
     await settle(clock, 5.0)
     assert cancelled == [1]
-    assert hedge.stats()["attempts"] == 0  # a cancelled call is not counted
+    stats = hedge.stats()  # counted as cancelled: its one attempt reached the dependency
+    assert (stats.calls, stats.attempts, stats.hedges, stats.cancelled) == (1, 1, 0, 1)
     assert len(hedge._queue) == 0
+
+
+async def test_cancelling_the_caller_while_hedges_run_counts_it_cancelled() -> None:
+    clock = ManualClock(auto_advance=False)
+    hedge = Hedge(delay=1.0, max_hedged_attempts=2, clock=clock)
+    cancelled: list[int] = []
+
+    async def call() -> None:
+        try:
+            await clock.sleep_async(60)
+        except asyncio.CancelledError:
+            cancelled.append(1)
+            raise
+
+    task = asyncio.create_task(hedge.execute(call))
+    await settle(clock, 1.5)  # attempt 1 and one hedge run
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await settle(clock, 5.0)  # no further hedge starts once the caller is gone
+    assert cancelled == [1, 1]
+    stats = hedge.stats()
+    assert (stats.calls, stats.attempts, stats.hedges, stats.cancelled) == (1, 2, 1, 1)
+    assert (stats.failures, stats.wins_by_attempt) == (0, [0, 0, 0])
 
 
 async def test_a_winning_hedge_interrupts_attempt_1_and_restores_the_cancel_count() -> None:

@@ -36,6 +36,9 @@ from typing import TYPE_CHECKING, Any, final
 from .._clock import Clock, TimerHandle
 from ._deadlines import DeadlineQueue
 
+CANCELLED = -2
+"""The ``winner`` of a call cancelled from outside before any attempt won."""
+
 if TYPE_CHECKING:  # pragma: no cover
     from .hedge import Hedge
 
@@ -144,7 +147,10 @@ class Race:
                 return hedging.value
         if not isinstance(error, Exception):  # cancelled from outside, KeyboardInterrupt...
             if hedging is not None:
+                hedging.abandon()
                 await hedging.close()
+            else:
+                self.hedge._count(1, CANCELLED)
             raise error
         if hedging is None:
             hedging = self.hedging = Hedging(self, loop, inline=False)
@@ -245,6 +251,13 @@ class Hedging:
         else:
             self._wake()
 
+    def abandon(self) -> None:
+        """The caller was cancelled from outside before any attempt won: count it so."""
+        if not self.settled:
+            self.settled = True
+            self._disarm()
+            self.race.hedge._count(self.launched, CANCELLED)
+
     def _give_up(self) -> None:
         self.settled = True
         self._disarm()
@@ -269,6 +282,7 @@ class Hedging:
             try:
                 await self.waker
             except BaseException:
+                self.abandon()
                 await self.close()
                 raise
         await self.close()

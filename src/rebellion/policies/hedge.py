@@ -48,7 +48,7 @@ from .._validate import (
 )
 from ..errors import ConfigError
 from ._atomic import GIL_ATOMIC
-from ._hedge_race import Race, RaceQueue
+from ._hedge_race import CANCELLED, Race, RaceQueue
 from .snapshots import HedgeSnapshot
 
 __all__ = ["Hedge", "HedgeStarted", "HedgeWon"]
@@ -85,16 +85,18 @@ class HedgeWon(Event):
 class _Tally:
     """What happened to the calls so far (see ``_count``)."""
 
-    __slots__ = ("attempts", "calls", "failures", "wins")
+    __slots__ = ("attempts", "calls", "cancelled", "failures", "wins")
 
     def __init__(self, max_hedged_attempts: int) -> None:
-        self.calls = self.attempts = self.failures = 0
+        self.calls = self.attempts = self.failures = self.cancelled = 0
         self.wins = [0] * (max_hedged_attempts + 1)
 
     def add(self, attempts: int, winner: int) -> None:
         self.calls += 1
         self.attempts += attempts
-        if winner < 0:
+        if winner == CANCELLED:
+            self.cancelled += 1
+        elif winner < 0:
             self.failures += 1
         else:
             self.wins[winner] += 1
@@ -194,7 +196,8 @@ class Hedge(Scoped):
                 self._current = ordered[index]
 
     def _count(self, attempts: int, winner: int) -> None:
-        """Count one finished call: ``winner`` is the winning attempt, or -1 if all failed."""
+        """Count one finished call: ``winner`` is the winning attempt, -1 if all failed,
+        or :data:`CANCELLED`."""
         if not GIL_ATOMIC:
             with self._lock:
                 self._tally.add(attempts, winner)
@@ -380,6 +383,7 @@ class Hedge(Scoped):
                 attempts=tally.attempts,
                 hedges=tally.attempts - tally.calls,
                 failures=tally.failures,
+                cancelled=tally.cancelled,
                 wins_by_attempt=list(tally.wins),
                 hedge_wins=sum(tally.wins[1:]),
                 current_delay=self._current,

@@ -203,7 +203,11 @@ class FallbackSnapshot(Snapshot):
 @final
 @dataclass(frozen=True, slots=True, eq=False)
 class HedgeSnapshot(Snapshot):
-    """Calls, attempts (first ones and hedges), wins by attempt index, current delay."""
+    """Calls, attempts (first ones and hedges), wins by attempt index, current delay.
+
+    Every finished call is a win (``wins_by_attempt``), a failure or ``cancelled`` (from
+    outside, before any attempt won), so ``calls`` is their sum.
+    """
 
     kind: str = info()
     name: str = info()
@@ -211,6 +215,7 @@ class HedgeSnapshot(Snapshot):
     attempts: int = counter()
     hedges: int = counter()
     failures: int = counter()
+    cancelled: int = counter()
     wins_by_attempt: Sequence[int] = info()  # a list, as the dict form gave
     hedge_wins: int = counter()
     current_delay: float = seconds()

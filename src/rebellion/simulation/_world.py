@@ -24,7 +24,6 @@ __all__ = ["KNOWN_BUGS", "ScheduleResult", "Violation", "World"]
 KNOWN_BUGS: dict[str, str] = {
     "cancelled-waiters": "a waiter cancelled in the middle of the rate limiter's queue keeps"
     " its slot until the queue drains (only trailing cancellations are handed back)",
-    "hedge-cancel-counts": "a hedged call cancelled from outside is missing from Hedge.stats()",
     "cache-outage-writes": "a write or delete while Redis is lost, then a restart, leaves the"
     " old value in Redis",
 }
