@@ -136,7 +136,10 @@ def test_a_rise_the_detector_flagged_once_too_early_still_opens_an_incident() ->
     assert changes[0]["triggers"] == ["memory.used"]
     # Without any flag at all it opens too, and a fall nobody flagged opens nothing.
     unflagged = IncidentTracker(interval=1.0, config=CONFIG)
-    assert drive(unflagged, values, range(90))[0]["triggers"] == ["memory.used"]
+    found = drive(unflagged, values, range(90))[0]
+    assert found["triggers"] == ["memory.used"]
+    # It is dated from when memory left its baseline, not from when the test confirmed it.
+    assert 1_700_000_060.0 <= found["started"] <= 1_700_000_062.0 < found["updated"]
     falling = IncidentTracker(interval=1.0, config=CONFIG)
     freed = drive(falling, lambda t: {"memory.used": 9e9 - values(t)["memory.used"]}, range(90))
     assert freed == []

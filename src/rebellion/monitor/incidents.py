@@ -285,6 +285,24 @@ class IncidentTracker:
         order = np.lexsort((-shift / np.maximum(floors, 1e-12), -d))
         return [names[i] for i in order if ok[i]]
 
+    def _onset(self, name: str) -> float:
+        """Return when ``name`` left its baseline for good: the tick after the last one
+        inside the baseline's band (on a busy machine a change may be confirmed well
+        after it began, and the processes that made it are found from its onset)."""
+        window, base = self._matrix([name])
+        series = np.concatenate([base[0], window[0]])
+        known = base[0][np.isfinite(base[0])]
+        if not known.size or not np.isfinite(window[0]).any():
+            return math.inf
+        q05, q50, q95 = np.quantile(known, [0.05, 0.5, 0.95])
+        slack = material_change(name) / 2
+        rising = float(np.nanmedian(window[0])) > q50
+        with np.errstate(invalid="ignore"):
+            inside = series <= q95 + slack if rising else series >= q05 - slack
+        last = np.flatnonzero(inside)
+        k = int(last[-1]) + 1 if last.size else 0
+        return float(self._ring[min(k, len(self._ring) - 1)][0])
+
     def _band(self, name: str) -> tuple[float, float, float]:
         _, base = self._matrix([name])
         if not np.isfinite(base[0]).any():
@@ -301,7 +319,9 @@ class IncidentTracker:
         trigger_set = set(confirmed)
         for row in ranked:
             row["trigger"] = row["name"] in trigger_set
-        started = min(self._flags[n] for n in confirmed)
+        started = min(
+            [self._flags[n] for n in confirmed] + [self._onset(n) for n in confirmed if n != HOGS]
+        )
         triggers = {n: self._band(n) for n in confirmed}
         scans: tuple[ProcessTable | None, ProcessTable | None] = (None, None)
         scanner = getattr(self.host, "scanner", None)
