@@ -24,6 +24,8 @@ from .store import HistoryStore
 
 __all__ = ["DEFAULT_DB", "ServeOptions", "build", "install_redaction", "serve"]
 
+_REDIS = ("redis://", "rediss://", "unix://")
+
 DEFAULT_DB = "rebellion-monitor.db"
 """History file used when ``--db`` is not given (in the working directory)."""
 
@@ -41,6 +43,12 @@ class ServeOptions:
     allowed_hosts: tuple[str, ...] = ()
     warmup: float | None = None
     """Seconds of history before anomalies and incidents count (None: the defaults)."""
+    publish: str | None = None
+    """Redis URL to publish this host to (an agent of the fleet)."""
+    fleet: str | None = None
+    """Redis URL to read the fleet from (a hub)."""
+    host_id: str | None = None
+    """This host's id in the fleet (default: the host name)."""
 
     def checked(self) -> ServeOptions:
         """Return the options with the token and allowed hosts taken from the environment.
@@ -71,6 +79,14 @@ class ServeOptions:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
         if self.warmup is not None and not 0 <= self.warmup <= 86400:
             raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
+        for name in ("publish", "fleet"):
+            url = getattr(self, name)
+            if url is not None and not (isinstance(url, str) and url.startswith(_REDIS)):
+                raise ConfigError(name, "a Redis URL such as redis://127.0.0.1:6379/0", url)
+        if self.host_id is not None:
+            from ..fleet._keys import check_host_id
+
+            check_host_id(self.host_id)
         return dataclasses.replace(self, token=token, allowed_hosts=hosts, allowed_origins=origins)
 
 
@@ -115,6 +131,7 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
 
         service.health = MonitorHealth(service)
     metrics = service.metrics
+    fleet = _link_fleet(options, service)
 
     def exposition() -> tuple[bytes, str]:
         return metrics.prometheus_text().encode(), CONTENT_TYPE_LATEST
@@ -127,8 +144,36 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
         bind=options.host,
         metrics_text=exposition if metrics is not None else None,
         extra_status=service.health.status,
+        fleet=fleet,
     )
     return app, service
+
+
+def _link_fleet(options: ServeOptions, service: MonitorService) -> Any:
+    """Make the service an agent and/or a hub as asked; return the hub's view or None."""
+    if options.publish is not None:
+        from .fleet import AgentLink
+
+        health = service.health
+
+        def status() -> dict[str, Any]:
+            found = health.status() if health is not None else {}
+            incidents = service.incidents
+            found["incidents_open"] = None if incidents is None else incidents.open_count()
+            return dict(found)
+
+        agent = AgentLink(
+            options.publish, host_id=options.host_id, interval=options.interval, status=status
+        )
+        service.add_relay(agent.relay)
+        service.add_companion(agent)
+    if options.fleet is None:
+        return None
+    from .fleet import HubLink
+
+    hub = HubLink(options.fleet, publish=service.hub.publish)
+    service.add_companion(hub)
+    return hub.view
 
 
 def install_redaction() -> None:
