@@ -232,9 +232,13 @@ class FleetView:
     def _is_stale(self, last_seen: float | None, interval: float, now: float) -> bool:
         return last_seen is None or now - last_seen > self._stale * interval
 
-    def snapshot(self) -> dict[str, Any]:
-        """Return ``{"hosts", "primitives", "processes", "redis"}`` as the API serves it."""
-        now = self._clock.wall()
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """Return ``{"hosts", "primitives", "processes", "redis"}`` as the API serves it.
+
+        Args:
+            now: the wall time staleness is judged at (default: the clock's).
+        """
+        now = self._clock.wall() if now is None else now
         hosts = []
         for host_id in sorted(self._hosts):
             host = self._hosts[host_id]
