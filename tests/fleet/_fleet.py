@@ -12,7 +12,9 @@ T = TypeVar("T")
 __all__ = ["eventually", "eventually_async"]
 
 
-def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+def eventually(
+    check: Callable[[], T], timeout: float = 30.0, what: str | Callable[[], str] = "condition"
+) -> T:
     """Return ``check()`` once it is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -20,7 +22,8 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condi
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} never held (last: {value!r})")
+            told = what() if callable(what) else what
+            raise AssertionError(f"{told} never held (last: {value!r})")
         time.sleep(0.05)
 
 

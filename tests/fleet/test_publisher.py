@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-
 from _fleet import eventually
+
 from _redis import RedisServer, free_port
 from rebellion.errors import ConfigError
 from rebellion.fleet import Publisher
@@ -120,7 +120,7 @@ def test_a_redis_restart_loses_nothing_in_the_backlog(redis_server: RedisServer)
         redis_server.start()  # an empty server: nothing saved
         eventually(
             lambda: client.xlen(key) == 50,
-            what=f"the backlog written after restart ({publisher.stats()}, {client.xlen(key)})",
+            what=lambda: f"the backlog written ({publisher.stats()}, {client.xlen(key)})",
         )
         assert [e["n"] for e in entries(client, key)] == list(range(1, 51))
         assert publisher.stats()["dropped"] == 0 and publisher.stats()["connected"]

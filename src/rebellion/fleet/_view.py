@@ -153,6 +153,7 @@ class FleetView:
     async def _discover(self) -> None:
         members = await self._client.zrange(hosts_key(self._prefix), 0, -1)
         self._connected, self._error = True, None
+        fresh: list[dict[str, Any]] = []
         for raw in members:
             host = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
             if host in self._known:
@@ -171,8 +172,9 @@ class FleetView:
             latest = await self._client.xrevrange(samples, count=1)
             if latest:
                 entry_id, fields = latest[0]
-                self._take(host, "samples", entry_id, fields, [])
+                self._take(host, "samples", entry_id, fields, fresh)
                 self._ids[samples] = entry_id
+        self._push(fresh)
 
     def _absorb(self, replies: list[Any]) -> None:
         fresh: list[dict[str, Any]] = []
@@ -184,6 +186,9 @@ class FleetView:
             for entry_id, fields in entries:
                 self._take(host, stream, entry_id, fields, fresh)
                 self._ids[name] = entry_id
+        self._push(fresh)
+
+    def _push(self, fresh: list[dict[str, Any]]) -> None:
         if fresh and self._on_update is not None:
             try:
                 self._on_update({"samples": fresh})
