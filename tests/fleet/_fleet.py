@@ -28,10 +28,10 @@ def eventually(
 
 
 async def eventually_async(
-    check: Callable[[], Awaitable[T] | T], timeout: float = 30.0, what: str = "condition"
+    check: Callable[[], Awaitable[T] | T], within: float = 30.0, what: str = "condition"
 ) -> T:
     """Like :func:`eventually`, for the event loop; ``check`` may be a coroutine function."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = check()
         if asyncio.iscoroutine(value):

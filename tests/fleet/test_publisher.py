@@ -40,9 +40,11 @@ def test_entries_reach_the_host_streams_in_order(
         eventually(lambda: client.xlen(key) == 20, what="20 events in the stream")
         assert [e["n"] for e in entries(client, key)] == list(range(20))
         _, fields = client.xrange(f"{redis_namespace}:{{web-1}}:samples")[0]
-        assert fields[b"p"] == b"api" and fields[b"t"] == b"sample"
+        assert fields[b"p"] == b"api"
+        assert fields[b"t"] == b"sample"
         assert client.zscore(f"{redis_namespace}:hosts", "web-1") is not None
-        assert publisher.stats()["sent"] == 21 and publisher.stats()["dropped"] == 0
+        assert publisher.stats()["sent"] == 21
+        assert publisher.stats()["dropped"] == 0
     finally:
         publisher.close()
 
@@ -99,8 +101,10 @@ def test_unreachable_redis_keeps_a_bounded_backlog_and_counts_drops() -> None:
             publisher.publish("events", "event", {"n": n})  # returns at once: only queued
         stats = eventually(lambda: publisher.stats()["failures"] and publisher.stats())
         assert stats["pending"] <= 10
-        assert stats["dropped"] + stats["pending"] == 100 and stats["sent"] == 0
-        assert stats["connected"] is False and "Connection" in stats["last_error"]
+        assert stats["dropped"] + stats["pending"] == 100
+        assert stats["sent"] == 0
+        assert stats["connected"] is False
+        assert "Connection" in stats["last_error"]
     finally:
         publisher.close(timeout=0.5)
 
@@ -123,7 +127,8 @@ def test_a_redis_restart_loses_nothing_in_the_backlog(redis_server: RedisServer)
             what=lambda: f"the backlog written ({publisher.stats()}, {client.xlen(key)})",
         )
         assert [e["n"] for e in entries(client, key)] == list(range(1, 51))
-        assert publisher.stats()["dropped"] == 0 and publisher.stats()["connected"]
+        assert publisher.stats()["dropped"] == 0
+        assert publisher.stats()["connected"]
     finally:
         client.close()
         publisher.close()
@@ -144,7 +149,8 @@ def test_a_full_redis_never_blocks_and_the_backlog_drains_once_it_has_room(
             publisher.publish("events", "event", {"n": n})
         stats = eventually(lambda: publisher.stats()["failures"] and publisher.stats())
         assert "maxmemory" in stats["last_error"]
-        assert stats["pending"] <= 20 and stats["dropped"] >= 80
+        assert stats["pending"] <= 20
+        assert stats["dropped"] >= 80
         client.config_set("maxmemory", "0")
         eventually(lambda: client.xlen(key) == 20, what="the kept backlog written")
         assert [e["n"] for e in entries(client, key)] == list(range(80, 100))

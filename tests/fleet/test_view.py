@@ -66,8 +66,10 @@ async def test_lists_every_agent_host_with_its_health(
         publisher.publish("samples", "sample", sample(1000.0 + n))
     found = await eventually_async(lambda: len(hosts(view)) == 3 and hosts(view))
     assert set(found) == {"a", "b", "c"}
-    assert found["b"]["health"] == "ok" and found["b"]["mode"] == "NORMAL"
-    assert found["b"]["open_incidents"] == 0 and found["b"]["at"] == 1001.0
+    assert found["b"]["health"] == "ok"
+    assert found["b"]["mode"] == "NORMAL"
+    assert found["b"]["open_incidents"] == 0
+    assert found["b"]["at"] == 1001.0
     assert all(h["stale"] is False for h in found.values())
     pushed = [s["host"] for u in view.updates for s in u["samples"]]  # type: ignore[attr-defined]
     assert sorted(pushed) == ["a", "b", "c"]
@@ -100,11 +102,14 @@ async def test_lists_each_process_primitives_with_their_state(
             return [p for p in rows if p["name"] == "payments"]
 
         rows = await eventually_async(payments)
-        assert rows[0]["host"] == "svc-host" and rows[0]["process"] == "checkout"
-        assert rows[0]["kind"] == "circuit_breaker" and rows[0]["state"] == "OPEN"
+        assert rows[0]["host"] == "svc-host"
+        assert rows[0]["process"] == "checkout"
+        assert rows[0]["kind"] == "circuit_breaker"
+        assert rows[0]["state"] == "OPEN"
         assert rows[0]["stale"] is False
         process = view.snapshot()["processes"][0]
-        assert process["role"] == "service" and process["primitives"] >= 1
+        assert process["role"] == "service"
+        assert process["primitives"] >= 1
         # A service alone does not make its host an agent's host.
         assert hosts(view) == {}
         with pytest.raises(Exception, match="payments"):
@@ -149,18 +154,19 @@ async def test_survives_a_redis_restart(redis_server: RedisServer) -> None:
         publisher.publish("samples", "sample", sample(2.0))  # kept in the backlog
         redis_server.start()
         await eventually_async(
-            lambda: hosts(view)["a"]["at"] == 2.0, timeout=45, what="the sample sent after restart"
+            lambda: hosts(view)["a"]["at"] == 2.0, within=45, what="the sample sent after restart"
         )
-        assert view.snapshot()["redis"]["connected"] and view.stats()["reconnects"] >= 1
+        assert view.snapshot()["redis"]["connected"]
+        assert view.stats()["reconnects"] >= 1
     finally:
         await view.stop()
         await asyncio.to_thread(publisher.close)
 
 
 def test_bad_view_settings_are_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match="^stale_intervals"):
+    with pytest.raises(ConfigError, match=r"^stale_intervals"):
         FleetView("redis://127.0.0.1:6379/0", stale_intervals=0.5)
-    with pytest.raises(ConfigError, match="^block"):
+    with pytest.raises(ConfigError, match=r"^block"):
         FleetView("redis://127.0.0.1:6379/0", block=0)
     with pytest.raises(ConfigError, match="redis_url"):
         FleetView("nowhere")
