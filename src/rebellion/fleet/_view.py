@@ -97,6 +97,7 @@ class FleetView:
         self._ids: dict[str, bytes | str] = {}
         self._events: deque[dict[str, Any]] = deque(maxlen=200)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._connected = False
         self._error: str | None = None
         self._entries = 0
@@ -105,22 +106,25 @@ class FleetView:
     async def start(self) -> None:
         """Start following the streams."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="rebellion-fleet-view")
 
     async def stop(self) -> None:
         """Stop following and close the connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(*self._errors):
-            await self._client.aclose()
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # redis-py may turn a cancelled read into a connection error: the loop then
+            # sees _stopping and ends, but never wait on it forever.
+            await asyncio.wait({task}, timeout=5.0)
+        with contextlib.suppress(*self._errors, asyncio.TimeoutError):
+            await asyncio.wait_for(self._client.aclose(), 2.0)
 
     async def _run(self) -> None:
         delay = 0.1
         discovered = -1e18
-        while True:
+        while not self._stopping:
             try:
                 now = self._clock.monotonic()
                 if now - discovered >= self._discover_every or not self._ids:
@@ -140,6 +144,8 @@ class FleetView:
             except asyncio.CancelledError:
                 raise
             except self._errors as error:
+                if self._stopping:
+                    return
                 if self._connected or self._error is None:
                     _log.warning("fleet: Redis unreachable (%s); retrying", error)
                 self._connected, self._error = False, f"{type(error).__name__}: {error}"
