@@ -69,9 +69,10 @@ def test_a_host_charts_come_from_its_stream(base: str) -> None:
     eventually(lambda: fleet(base)["hosts"], what="the host listed")
     url = base + "/api/v1/fleet/hosts/local-1/samples"
     samples = eventually(
-        lambda: len(got := httpx.get(url, params={"count": 3}, headers=AUTH).json()["samples"])
-        == 3
-        and got,
+        lambda: (
+            len(got := httpx.get(url, params={"count": 3}, headers=AUTH).json()["samples"]) == 3
+            and got
+        ),
         what="three samples",
     )
     assert [s["at"] for s in samples] == sorted(s["at"] for s in samples)
