@@ -42,11 +42,14 @@
     }
     const sorted = [...groups.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
     byId("turbine-empty").style.display = sorted.length ? "none" : "";
-    byId("turbine").tBodies[0].innerHTML = sorted.map(g =>
+    const html = sorted.map(g =>
       `<tr data-key="${esc(g.kind + "/" + g.name)}"><td>${esc(g.name)} <small>${esc(g.kind.replace(/_/g, " "))}</small></td><td><div class="chips">` +
       g.rows.map(p => `<span class="chip${p.stale ? " stale" : ""}" data-host="${esc(p.host)}" data-process="${esc(p.process)}" title="${esc(p.host + " · " + p.process)}">` +
         `${esc(p.host)} · ${esc(p.process)}: <span class="state ${cls(p.state)}">${esc(p.state)}</span></span>`).join("") +
       `</div></td></tr>`).join("");
+    // Unchanged states leave the table alone: no flicker, no lost selection or focus.
+    const body = byId("turbine").tBodies[0];
+    if (body.dataset.html !== html) { body.innerHTML = html; body.dataset.html = html; }
   }
   async function showHost(id) {
     F.selected = id;
