@@ -236,7 +236,9 @@ def run(agents: int, seconds: float, warmup: float) -> dict[str, Any]:
         )
         time.sleep(warmup)
         hub_proc, redis_proc = psutil.Process(hub.pid), psutil.Process(server.pid)
+        sim_proc = psutil.Process(sim.pid)
         hub0, redis0, t0 = cpu_seconds(hub_proc), cpu_seconds(redis_proc), time.monotonic()
+        sim0 = cpu_seconds(sim_proc)
         ops0 = client.info("stats")["total_commands_processed"]
         latencies: list[float] = []
         hosts: set[str] = set()
@@ -249,6 +251,8 @@ def run(agents: int, seconds: float, warmup: float) -> dict[str, Any]:
         wall = time.monotonic() - t0
         hub_cpu = 100 * (cpu_seconds(hub_proc) - hub0) / wall
         redis_cpu = 100 * (cpu_seconds(redis_proc) - redis0) / wall
+        sim_cpu = 100 * (cpu_seconds(sim_proc) - sim0) / wall
+        load = os.getloadavg()[0]
         ops = (client.info("stats")["total_commands_processed"] - ops0) / wall
         memory = client.info("memory")
         fleet = httpx.get(base + "/api/v1/fleet", timeout=10).json()
@@ -291,6 +295,8 @@ def run(agents: int, seconds: float, warmup: float) -> dict[str, Any]:
         "state_entry_bytes": entry["state"],
         "host_bound_mb": (entry["samples"] * SAMPLES_MAXLEN + entry["state"] * STATE_MAXLEN)
         / 2**20,
+        "agents_cpu_percent": sim_cpu,
+        "load_average": load,
         "sent": totals["sent"],
         "dropped": totals["dropped"],
     }
@@ -305,9 +311,14 @@ def markdown(result: dict[str, Any], argv: list[str]) -> str:
             "Produced by `python benchmarks/fleet_bench.py "
             + " ".join(argv)
             + f"` on {psutil.cpu_count()} cores: {r['agents']} simulated agents at 1 Hz into "
-            f"one hub (`rebellion serve --fleet`) on one Redis, {r['seconds']:.0f} s measured. "
+            f"one hub (`rebellion serve --fleet`) on one Redis, {r['seconds']:.0f} s measured, "
+            f"load average {r['load_average']:.1f} at the end (a shared machine). "
             "Latency is from the sample's timestamp at the agent to its arrival on the "
-            "hub's WebSocket.",
+            "hub's WebSocket. The hub's CPU includes its own host monitor (~0.7 % of a core, "
+            "see MONITOR_RESULTS.md). All simulated agents together (one process, one "
+            f"publisher thread and connection each) used {r['agents_cpu_percent']:.1f} % of "
+            f"one core: {r['agents_cpu_percent'] / r['agents'] * 1000:.0f} thousandths of a "
+            "percent per agent.",
             "",
             "| agents | samples received | hosts seen / listed / stale | p50 ms | p99 ms "
             "| max ms | hub CPU % | hub RSS MB | Redis CPU % | Redis ops/s | Redis MB |",

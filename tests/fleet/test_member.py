@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +155,43 @@ def test_bad_member_settings_are_refused_by_name() -> None:
         FleetMember("redis://127.0.0.1:6379/0", interval=0)
     with pytest.raises(ConfigError, match=r"^max_events"):
         FleetMember("redis://127.0.0.1:6379/0", max_events=-1)
+
+
+FORKING = """
+import os, sys, time
+import rebellion.fleet
+from rebellion import CircuitBreaker
+
+url, host, prefix = sys.argv[1:4]
+rebellion.fleet.join(url, host_id=host, prefix=prefix, interval=0.1)
+pid = os.fork()
+if pid == 0:
+    breaker = CircuitBreaker(name="in-child")
+    time.sleep(2)
+    os._exit(0)
+print(pid, flush=True)
+os.waitpid(pid, 0)
+rebellion.fleet.leave()
+"""
+
+
+def test_a_forked_child_joins_again_under_its_own_pid(
+    redis_url: str, redis_namespace: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING)
+    done = subprocess.run(
+        [sys.executable, str(script), redis_url, "web-1", redis_namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    child = int(done.stdout.split()[0])
+    listings = [
+        (f[b"p"].decode(), json.loads(f[b"d"]))
+        for _, f in client.xrange(f"{redis_namespace}:{{web-1}}:state")
+    ]
+    from_child = [body for process, body in listings if process == f"forking:{child}"]
+    assert from_child, [p for p, _ in listings]
+    assert any(p["name"] == "in-child" for body in from_child for p in body["primitives"])

@@ -108,7 +108,8 @@ class FleetMember:
         if self._thread is None:
             self.publisher.start()
             self._unsubscribe = subscribe_all(self._on_event)
-            self.publish_state()
+            # The first listing is taken on the member's thread: join() may run while a
+            # primitive is still being constructed (REBELLION_FLEET_URL joins then).
             self._thread = threading.Thread(
                 target=self._run, name="rebellion-fleet-member", daemon=True
             )
@@ -116,7 +117,7 @@ class FleetMember:
         return self
 
     def close(self) -> None:
-        """Stop publishing, after a last listing (sent within a couple of seconds)."""
+        """Stop publishing; what is queued gets up to two seconds to be sent."""
         self._stop.set()
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -152,8 +153,10 @@ class FleetMember:
         return {**self.publisher.stats(), "events_suppressed": self._suppressed}
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
             self.publish_state()
+            if self._stop.wait(self.interval):
+                return
 
     def _on_event(self, event: Event) -> None:
         source = str(getattr(event, "source", ""))
@@ -183,6 +186,7 @@ class FleetMember:
 
 _lock = threading.Lock()
 _member: FleetMember | None = None
+_joined_with: dict[str, Any] = {}
 
 
 def join(
@@ -231,6 +235,9 @@ def join(
         if current is not None:
             current.close()
         _member = created.start()
+        _joined_with.clear()
+        _joined_with.update(url=url, host_id=host_id, process=process, interval=interval)
+        _joined_with.update(options)
         return created
 
 
@@ -239,8 +246,28 @@ def leave() -> None:
     global _member
     with _lock:
         current, _member = _member, None
+        _joined_with.clear()
     if current is not None:
         current.close()
+
+
+def _rejoin_after_fork() -> None:
+    """Join again in a forked child (a pre-forking server): threads do not survive fork."""
+    global _lock, _member
+    _lock = threading.Lock()
+    if _member is None:
+        return
+    _member = None
+    settings = dict(_joined_with)
+    if settings.get("process") is not None:  # one name per process: the child's is its own
+        settings["process"] = f"{settings['process']}:{os.getpid()}"[:200]
+    try:
+        join(**settings)
+    except Exception as error:
+        _log.warning("fleet: could not join again after fork: %s", error)
+
+
+os.register_at_fork(after_in_child=_rejoin_after_fork)
 
 
 def _configured_url() -> str | None:

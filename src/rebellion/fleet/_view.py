@@ -144,7 +144,7 @@ class FleetView:
             except asyncio.CancelledError:
                 raise
             except self._errors as error:
-                if self._stopping:
+                if self._stopped():
                     return
                 if self._connected or self._error is None:
                     _log.warning("fleet: Redis unreachable (%s); retrying", error)
@@ -155,6 +155,9 @@ class FleetView:
             except Exception:  # a malformed entry must not end the hub's view
                 _log.exception("fleet: reading the streams failed")
                 await self._clock.sleep_async(delay)
+
+    def _stopped(self) -> bool:
+        return self._stopping
 
     async def _discover(self) -> None:
         members = await self._client.zrange(hosts_key(self._prefix), 0, -1)
