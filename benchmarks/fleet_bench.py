@@ -317,8 +317,7 @@ def markdown(result: dict[str, Any], argv: list[str]) -> str:
             "hub's WebSocket. The hub's CPU includes its own host monitor (~0.7 % of a core, "
             "see MONITOR_RESULTS.md). All simulated agents together (one process, one "
             f"publisher thread and connection each) used {r['agents_cpu_percent']:.1f} % of "
-            f"one core: {r['agents_cpu_percent'] / r['agents'] * 1000:.0f} thousandths of a "
-            "percent per agent.",
+            f"one core, {r['agents_cpu_percent'] / r['agents']:.3f} % per agent.",
             "",
             "| agents | samples received | hosts seen / listed / stale | p50 ms | p99 ms "
             "| max ms | hub CPU % | hub RSS MB | Redis CPU % | Redis ops/s | Redis MB |",
