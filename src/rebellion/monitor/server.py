@@ -9,6 +9,7 @@ only known ``Host`` names are answered (loopback ones, ``--allow-host``, the bou
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +82,14 @@ class ServeOptions:
             raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
         for name in ("publish", "fleet"):
             url = getattr(self, name)
-            if url is not None and not (isinstance(url, str) and url.startswith(_REDIS)):
+            if url is None:
+                continue
+            if not (isinstance(url, str) and url.startswith(_REDIS)):
                 raise ConfigError(name, "a Redis URL such as redis://127.0.0.1:6379/0", url)
+            if importlib.util.find_spec("redis") is None:
+                raise ConfigError(
+                    name, "the redis package: pip install 'system-rebellion[redis]'", url
+                )
         if self.host_id is not None:
             from ..fleet._keys import check_host_id
 
