@@ -43,6 +43,8 @@ def test_entries_reach_the_host_streams_in_order(
         assert fields[b"p"] == b"api"
         assert fields[b"t"] == b"sample"
         assert client.zscore(f"{redis_namespace}:hosts", "web-1") is not None
+        # A host gone for good leaves nothing behind: its streams expire a day later.
+        assert 0 < client.ttl(key) <= 86_400
         assert publisher.stats()["sent"] == 21
         assert publisher.stats()["dropped"] == 0
     finally:
@@ -170,6 +172,7 @@ def test_a_full_redis_never_blocks_and_the_backlog_drains_once_it_has_room(
         ({"timeout": 0}, "timeout"),
         ({"maxlen": {"logs": 5}}, "maxlen"),
         ({"maxlen": {"events": 0}}, "maxlen[events]"),
+        ({"retention": 1}, "retention"),
     ],
 )
 def test_bad_settings_are_refused_by_name(options: dict[str, object], parameter: str) -> None:

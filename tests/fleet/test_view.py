@@ -86,6 +86,33 @@ async def test_a_silent_host_goes_stale_after_its_intervals(
     assert {h["id"]: h["stale"] for h in at(now=seen + 2.6)["hosts"]} == {"a": True}
 
 
+async def test_hosts_and_processes_silent_past_forget_after_are_dropped(
+    redis_url: str, redis_namespace: str, publishers: dict[str, Publisher]
+) -> None:
+    import redis
+
+    view = FleetView(redis_url, prefix=redis_namespace, discover_every=0.05, forget_after=600)
+    await view.start()
+    try:
+        publishers["a"].publish("samples", "sample", sample(1.0))
+        publishers["a"].publish("state", "primitives", {"interval": 1.0, "primitives": []})
+        await eventually_async(lambda: hosts(view) and view.snapshot()["processes"])
+        seen = hosts(view)["a"]["last_seen"]
+        assert view.snapshot(now=seen + 599)["hosts"] != []
+        later = view.snapshot(now=seen + 601)
+        assert later["hosts"] == []
+        assert later["processes"] == []
+        client = redis.Redis.from_url(redis_url)
+        client.zadd(f"{redis_namespace}:hosts", {"long-gone": 1.0})
+        await eventually_async(
+            lambda: client.zscore(f"{redis_namespace}:hosts", "long-gone") is None,
+            what="a host silent for longer than forget_after removed from the set",
+        )
+        client.close()
+    finally:
+        await view.stop()
+
+
 async def test_lists_each_process_primitives_with_their_state(
     redis_url: str, redis_namespace: str, view: FleetView
 ) -> None:

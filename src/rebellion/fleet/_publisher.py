@@ -41,6 +41,7 @@ __all__ = ["Publisher"]
 _log = logging.getLogger("rebellion.fleet")
 
 _Entry = tuple[str, dict[str, str]]
+_RENEW_EVERY = 60.0  # seconds between EXPIRE renewals of a host's streams
 
 
 @final
@@ -57,6 +58,7 @@ class Publisher:
         timeout: seconds a Redis command may take before it counts as a failure.
         batch: entries sent per pipeline.
         prefix: the key prefix shared with the hub.
+        retention: seconds a host's streams outlive its last write (renewed every minute).
 
     Raises:
         ConfigError: a parameter is out of range.
@@ -73,6 +75,7 @@ class Publisher:
         timeout: float = 2.0,
         batch: int = 500,
         prefix: str = PREFIX,
+        retention: float = 86_400.0,
     ) -> None:
         self.host_id = check_host_id(default_host_id() if host_id is None else host_id)
         self.process = check_host_id(default_process() if process is None else process, "process")
@@ -87,6 +90,8 @@ class Publisher:
         self.maxlen = bounds
         self._keys = {s: stream_key(prefix, self.host_id, s) for s in STREAMS}
         self._hosts = hosts_key(prefix)
+        self._retention = int(check_number("retention", retention, minimum=60, maximum=10**8))
+        self._renewed = -1e18
         self._client = sync_client(url, timeout=self._timeout)
         self._errors = connection_errors()
         self._queue: deque[_Entry] = deque()
@@ -181,16 +186,26 @@ class Publisher:
         pipe = self._client.pipeline(transaction=False)
         for stream, fields in batch:
             pipe.xadd(self._keys[stream], fields, maxlen=self.maxlen[stream], approximate=True)
-        pipe.zadd(self._hosts, {self.host_id: _now()})
+        now = _now()
+        pipe.zadd(self._hosts, {self.host_id: now})
+        renew = now - self._renewed >= _RENEW_EVERY
+        if renew:  # a host gone for good leaves nothing behind after `retention`
+            for key in self._keys.values():
+                pipe.expire(key, self._retention)
         try:
             results = pipe.execute(raise_on_error=False)
         except self._errors as error:
+            return self._failed(batch, error)
+        except Exception as error:  # never let the sending thread die: keep and retry
+            _log.exception("fleet: unexpected error writing to Redis")
             return self._failed(batch, error)
         failed = [entry for entry, result in zip(batch, results, strict=False) if _bad(result)]
         if failed:
             return self._failed(failed, next(r for r in results if _bad(r)))
         self._sent += len(batch)
         self._connected = True
+        if renew:
+            self._renewed = now
         return True
 
     def _failed(self, batch: list[_Entry], error: BaseException) -> bool:

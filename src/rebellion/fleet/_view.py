@@ -66,6 +66,8 @@ class FleetView:
         block: seconds one ``XREAD`` waits for new entries.
         on_update: called with ``{"samples": [...]}`` for every batch of new samples.
         gather: seconds to wait after each read so entries arrive in batches.
+        forget_after: seconds of silence after which a process, and a host, are dropped
+            from the view (a stale one is listed as stale until then).
         clock: time source (``wall()`` is compared with the stream ids' times).
     """
 
@@ -79,6 +81,7 @@ class FleetView:
         block: float = 0.5,
         on_update: Callable[[dict[str, Any]], object] | None = None,
         gather: float = 0.05,
+        forget_after: float = 86_400.0,
         clock: Clock | None = None,
     ) -> None:
         self._url = url
@@ -87,6 +90,7 @@ class FleetView:
         self._discover_every = check_number("discover_every", discover_every, minimum=0.01)
         self._block = check_number("block", block, minimum=0.01, maximum=60.0)
         self._gather = check_number("gather", gather, minimum=0.0, maximum=10.0)
+        self._forget = check_number("forget_after", forget_after, minimum=1.0)
         self._clock = check_clock(clock)
         self._on_update = on_update
         self._client: Any = async_client(url, timeout=self._block + 5.0, connect_timeout=2.0)
@@ -160,6 +164,10 @@ class FleetView:
         return self._stopping
 
     async def _discover(self) -> None:
+        # Hosts silent for longer than their streams live are gone: forget them.
+        await self._client.zremrangebyscore(
+            hosts_key(self._prefix), "-inf", self._clock.wall() - self._forget
+        )
         members = await self._client.zrange(hosts_key(self._prefix), 0, -1)
         self._connected, self._error = True, None
         fresh: list[dict[str, Any]] = []
@@ -253,6 +261,7 @@ class FleetView:
             now: the wall time staleness is judged at (default: the clock's).
         """
         now = self._clock.wall() if now is None else now
+        self._prune(now)
         hosts = []
         for host_id in sorted(self._hosts):
             host = self._hosts[host_id]
@@ -306,6 +315,14 @@ class FleetView:
             "processes": processes,
             "redis": {"connected": self._connected, "error": self._error},
         }
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, p in self._processes.items() if now - p.last_seen > self._forget]:
+            del self._processes[key]
+        for host_id in [
+            h for h, s in self._hosts.items() if now - (s.last_seen or now) > self._forget
+        ]:
+            del self._hosts[host_id]
 
     def events(self) -> list[dict[str, Any]]:
         """Return the latest resilience events and alerts from every host, oldest first."""
