@@ -126,3 +126,32 @@ def test_fleet_options_are_checked() -> None:
         ServeOptions(fleet="http://x").checked()
     with pytest.raises(ConfigError, match="host_id"):
         ServeOptions(host_id="a b").checked()
+
+
+def test_a_full_redis_never_stops_the_agent_monitoring_its_host(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.set("ballast", b"x" * 4_000_000)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "2mb")  # every write is refused with an OOM error
+    options = ServeOptions(
+        db=str(tmp_path / "h.db"), interval=0.2, publish=redis_server.url, host_id="full-1"
+    ).checked()
+    app, service = build(options)
+    try:
+        with running(app) as url:
+            wait_ready(url)
+            first = httpx.get(url + "/api/v1/snapshot").json()["at"]
+            eventually(
+                lambda: httpx.get(url + "/api/v1/snapshot").json()["at"] > first + 1,
+                what="local samples while Redis refuses writes",
+            )
+            agent = next(c for c in service.companions if type(c).__name__ == "AgentLink")
+            stats = eventually(lambda: agent.member.stats()["failures"] and agent.member.stats())
+            assert "maxmemory" in stats["last_error"]
+            assert stats["pending"] <= stats["backlog"]
+    finally:
+        client.close()

@@ -131,6 +131,11 @@ class MonitorService:
         """Run ``companion`` (``async start()`` / ``async stop()``) with the service."""
         self._companions.append(companion)
 
+    @property
+    def companions(self) -> tuple[Any, ...]:
+        """What runs with the service (the fleet agent or hub links), in start order."""
+        return tuple(self._companions)
+
     def _relay(self, kind: str, payload: dict[str, Any]) -> None:
         for relay in self._relays:
             try:
