@@ -167,7 +167,10 @@ rebellion.fleet.join(url, host_id=host, prefix=prefix, interval=0.1)
 pid = os.fork()
 if pid == 0:
     breaker = CircuitBreaker(name="in-child")
-    time.sleep(2)
+    member = rebellion.fleet.join(url)  # the one the child joined with after fork
+    deadline = time.monotonic() + 30
+    while member.stats()["sent"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)  # a few listings, the later ones after the breaker was made
     os._exit(0)
 print(pid, flush=True)
 os.waitpid(pid, 0)

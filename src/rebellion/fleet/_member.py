@@ -194,7 +194,7 @@ def join(
     *,
     host_id: str | None = None,
     process: str | None = None,
-    interval: float = 1.0,
+    interval: float | None = None,
     **options: Any,
 ) -> FleetMember:
     """Join this process to the fleet on Redis at ``url``; return the running member.
@@ -206,7 +206,7 @@ def join(
         url: the Redis URL (default: ``REBELLION_FLEET_URL``).
         host_id: the host's id in the fleet (default: the host name).
         process: this process's name (default: ``program:pid``).
-        interval: seconds between listings (the heartbeat).
+        interval: seconds between listings, the heartbeat (default: 1).
         options: more :class:`FleetMember` options (``role``, ``max_events``, ``backlog``...).
 
     Raises:
@@ -226,12 +226,13 @@ def join(
                 current.url == url
                 and (host_id is None or host_id == current.host_id)
                 and (process is None or process == current.process)
-                and interval == current.interval
+                and (interval is None or interval == current.interval)
                 and not options
             )
             if same:
                 return current
-        created = FleetMember(url, host_id=host_id, process=process, interval=interval, **options)
+        every = 1.0 if interval is None else interval
+        created = FleetMember(url, host_id=host_id, process=process, interval=every, **options)
         if current is not None:
             current.close()
         _member = created.start()

@@ -101,6 +101,7 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._sent = 0
         self._dropped = 0
+        self._in_flight = 0
         self._failures = 0
         self._connected = False
         self._last_error: str | None = None
@@ -140,9 +141,13 @@ class Publisher:
         self._client.close()
 
     def stats(self) -> dict[str, Any]:
-        """Return counters: entries sent, dropped and pending, failures, connection state."""
+        """Return counters: entries sent, dropped and pending, failures, connection state.
+
+        ``pending`` counts the queued entries and the batch being sent: at most
+        ``backlog + batch``, and ``backlog`` once a failed batch has been put back.
+        """
         with self._lock:
-            pending = len(self._queue)
+            pending = len(self._queue) + self._in_flight
         return {
             "host_id": self.host_id,
             "process": self.process,
@@ -169,6 +174,7 @@ class Publisher:
                     batch = [
                         self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))
                     ]
+                    self._in_flight = len(batch)
                 if not batch:
                     delay = 0.0
                     break
@@ -201,7 +207,10 @@ class Publisher:
             return self._failed(batch, error)
         failed = [entry for entry, result in zip(batch, results, strict=False) if _bad(result)]
         if failed:
+            self._sent += len(batch) - len(failed)
             return self._failed(failed, next(r for r in results if _bad(r)))
+        with self._lock:
+            self._in_flight = 0
         self._sent += len(batch)
         self._connected = True
         if renew:
@@ -219,6 +228,7 @@ class Publisher:
             keep = batch[-room:] if room > 0 else []
             self._dropped += len(batch) - len(keep)
             self._queue.extendleft(reversed(keep))
+            self._in_flight = 0
         return False
 
 
