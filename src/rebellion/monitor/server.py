@@ -159,7 +159,10 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
 def _link_fleet(options: ServeOptions, service: MonitorService) -> Any:
     """Make the service an agent and/or a hub as asked; return the hub's view or None."""
     if options.publish is not None:
+        from ..fleet import leave
         from .fleet import AgentLink
+
+        leave()  # REBELLION_FLEET_URL may have joined this process already: the agent wins
 
         health = service.health
 
