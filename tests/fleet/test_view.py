@@ -75,6 +75,32 @@ async def test_lists_every_agent_host_with_its_health(
     assert sorted(pushed) == ["a", "b", "c"]
 
 
+async def test_foreign_and_malformed_entries_are_skipped(
+    redis_url: str, redis_namespace: str, view: FleetView, publishers: dict[str, Publisher]
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        key = f"{redis_namespace}:{{a}}:events"
+        client.xadd(key, {"something": "else"})
+        client.xadd(key, {"p": "x", "t": "event", "d": "{not json"})
+        client.xadd(key, {"p": "x", "t": "event", "d": "[1, 2]"})
+        client.xadd(key, {"p": "x", "t": "incident", "d": '{"incident": "no id"}'})
+        client.zadd(f"{redis_namespace}:hosts", {"bad host id": 1e12})
+        publishers["a"].publish("samples", "sample", sample(5.0))
+        publishers["a"].publish("events", "event", {"event": "Valid", "source": "s"})
+        found = await eventually_async(lambda: hosts(view).get("a"))
+        assert found["at"] == 5.0
+        # The valid event comes after the malformed ones: once it is in, they were read.
+        await eventually_async(lambda: view.events(), what="the valid event")
+        assert [e["event"] for e in view.events()] == ["Valid"]
+        assert hosts(view)["a"]["incidents"] == []
+        assert view.snapshot()["redis"]["connected"] is True
+    finally:
+        client.close()
+
+
 async def test_a_silent_host_goes_stale_after_its_intervals(
     view: FleetView, publishers: dict[str, Publisher]
 ) -> None:

@@ -14,8 +14,9 @@ Three parts, all on one Redis:
 Redis memory stays bounded: each host has three streams trimmed with ``MAXLEN ~``
 (:data:`SAMPLES_MAXLEN` samples, :data:`STATE_MAXLEN` primitive listings,
 :data:`EVENTS_MAXLEN` events), so a host costs at most about
-``300 x sample size + 100 x listing size + 1000 x event size`` (roughly 1-2 MB for a
+``300 x sample size + 100 x listing size + 1000 x event size`` (about 1 MB for a
 typical host; Redis may keep up to one stream node, 100 entries, beyond each bound).
+The streams expire a day after a host's last write.
 A publisher keeps at most ``backlog`` entries while Redis is unreachable, dropping the
 oldest and counting them; it never blocks the caller.
 

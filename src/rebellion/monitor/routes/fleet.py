@@ -29,6 +29,7 @@ async def fleet(request: Request) -> FleetResponse:
     view = _view(request)
     body: dict[str, Any] = view.snapshot()
     body["events"] = view.events()[-100:]
+    body["hub"] = view.stats()
     return FleetResponse.model_validate(body)
 
 
