@@ -89,7 +89,9 @@ def default_host_id() -> str:
 
 def default_process() -> str:
     """Return ``program:pid`` for this process (``python:1234``, ``gunicorn:77``)."""
-    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if program in ("", "-c", "-m", "-"):  # python -c / stdin: no script name to show
+        program = "python"
     program = re.sub(r"[^A-Za-z0-9._@-]", "-", program.removesuffix(".py"))[:100] or "python"
     return f"{program}:{os.getpid()}"
 
