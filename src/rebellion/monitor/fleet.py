@@ -14,6 +14,7 @@ as ``fleet`` messages, and which ``GET /api/v1/fleet`` reads.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from typing import Any, final
@@ -81,8 +82,6 @@ class AgentLink:
 
     async def stop(self) -> None:
         """Stop publishing (what is queued gets a moment to go)."""
-        import asyncio
-
         await asyncio.to_thread(self.member.close)
 
 
