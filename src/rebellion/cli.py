@@ -285,9 +285,9 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_origins=tuple(pick(args.allow_origin, "allow_origin", ())),
         allowed_hosts=tuple(pick(args.allow_host, "allow_host", ())),
         warmup=args.warmup,
-        publish=args.publish,
-        fleet=args.fleet,
-        host_id=args.host_id,
+        publish=pick(args.publish, "publish", None),
+        fleet=pick(args.fleet, "fleet", None),
+        host_id=pick(args.host_id, "host_id", None),
     ).checked()
     try:
         serve(options)

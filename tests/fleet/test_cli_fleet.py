@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rebellion import registry
@@ -39,3 +41,20 @@ def test_config_lists_the_fleet_url_with_its_password_masked(
     line = next(x for x in capsys.readouterr().out.splitlines() if "FLEET_URL" in x)
     assert line.startswith("REBELLION_FLEET_URL=redis://:********@redis.lan:6379/0")
     assert "s3cret" not in line
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ('publish = "redis://127.0.0.1:6379/0"\nhost_id = "web 1"\n', "host_id"),
+        ('fleet = "localhost"\n', "fleet"),
+        ("publish = 5\n", "publish"),
+    ],
+)
+def test_the_configuration_file_sets_the_fleet_options_too(
+    toml: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rebellion.toml"
+    path.write_text("[monitor]\n" + toml)
+    assert main(["--config", str(path), "serve", "--db", ":memory:"]) == 2
+    assert needle in capsys.readouterr().err
