@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -63,7 +64,10 @@ P = TypeVar("P")
 class Registry:
     """Thread-safe map of ``(kind, name)`` to primitive, plus a weak census of all."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, join_fleet: bool = False) -> None:
+        # The process-wide registry joins the fleet (REBELLION_FLEET_URL) at its first
+        # primitive, so a service joins with no code; others never do.
+        self._join_fleet = join_fleet
         self._lock = threading.RLock()
         self._named: dict[tuple[str, str], tuple[object, Mapping[str, object]]] = {}
         # primitive -> the order it was tracked in (newest wins among equal names).
@@ -78,6 +82,15 @@ class Registry:
         """
         with self._lock:
             self._census[primitive] = next(self._order)
+        if self._join_fleet:
+            self._joined()
+
+    def _joined(self) -> None:
+        self._join_fleet = False
+        if os.environ.get("REBELLION_FLEET_URL"):
+            from .fleet import join_from_environment
+
+            join_from_environment()
 
     def retire(self, primitive: object) -> None:
         """Drop ``primitive`` from listings (it was closed); named entries stay named."""
@@ -103,10 +116,13 @@ class Registry:
                 created = factory()
                 self._named[key] = (created, dict(settings))
                 self._census[created] = next(self._order)
-                return created
-            instance, known = existing
-            _compare(kind, name, known, settings)
-            return instance  # type: ignore[return-value]
+            else:
+                instance, known = existing
+                _compare(kind, name, known, settings)
+                return instance  # type: ignore[return-value]
+        if self._join_fleet:
+            self._joined()
+        return created
 
     def check_settings(self, kind: str, name: str, settings: Mapping[str, object]) -> object:
         """Return the primitive ``(kind, name)`` after checking ``settings`` against it.
@@ -135,6 +151,8 @@ class Registry:
                 raise ConfigError("name", f"unique among registered {key[0]}s", key[1])
             self._named[key] = (primitive, {})
             self._census[primitive] = next(self._order)
+        if self._join_fleet:
+            self._joined()
 
     def get(self, kind: str, name: str) -> object | None:
         """Return the primitive registered as ``(kind, name)``, or ``None``."""
@@ -226,5 +244,5 @@ def _key(primitive: Any) -> tuple[str, str]:
     return (str(getattr(primitive, "kind", "?")), str(getattr(primitive, "name", "?")))
 
 
-registry = Registry()
+registry = Registry(join_fleet=True)
 """The process-wide registry used by ``get_circuit_breaker`` and friends."""

@@ -144,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra Host name answered besides loopback ones and the bound address, "
         "e.g. monitor.lan or .example.com (repeatable; or REBELLION_ALLOWED_HOSTS)",
     )
+    serve.add_argument(
+        "--publish",
+        default=None,
+        metavar="REDIS_URL",
+        help="also publish this host's samples, incidents and primitives to the fleet on "
+        "Redis (an agent; local monitoring goes on whatever Redis does)",
+    )
+    serve.add_argument(
+        "--host-id",
+        default=None,
+        metavar="ID",
+        help="this host's id in the fleet (default: the host name)",
+    )
+    serve.add_argument(
+        "--fleet",
+        default=None,
+        metavar="REDIS_URL",
+        help="be a hub: show every host and process of the fleet on Redis "
+        "(GET /api/v1/fleet and the dashboard's fleet panel)",
+    )
     commands.add_parser(
         "config",
         help="print every REBELLION_* setting and its current value",
@@ -273,6 +293,9 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_hosts=tuple(pick(args.allow_host, "allow_host", ())),
         warmup=args.warmup,
         otlp=args.otlp,
+        publish=pick(args.publish, "publish", None),
+        fleet=pick(args.fleet, "fleet", None),
+        host_id=pick(args.host_id, "host_id", None),
     ).checked()
     try:
         serve(options)

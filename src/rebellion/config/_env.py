@@ -162,6 +162,7 @@ for _key, _parse, _rule, _default in (
     ("token", _text, "a non-empty string", None),
     ("config", _text, "a path to a TOML configuration file", None),
     ("allowed_hosts", _names, "comma-separated host names, e.g. monitor.lan,.example.com", None),
+    ("fleet_url", _text, "a Redis URL the process joins the fleet on", None),
 ):
     register_setting(_key, _parse, _rule, _default)
 

@@ -94,7 +94,7 @@ def _check_queue(name: str, values: Mapping[str, Any]) -> None:
 
 
 def _check_monitor(name: str, values: Mapping[str, Any]) -> None:
-    for key in ("host", "db", "token"):
+    for key in ("host", "db", "token", "publish", "fleet", "host_id"):
         if key in values and (not isinstance(values[key], str) or not values[key]):
             raise ConfigError(key, "a non-empty string", values[key])
     if "port" in values:
@@ -256,7 +256,19 @@ KINDS: dict[str, Kind] = {
             "rebellion.monitor",
             "MonitorService",
             env={**_env("monitor", "host", "port", "interval", "db"), "token": "token"},
-            extra_keys=frozenset({"host", "port", "interval", "db", "token", "allow_origin"}),
+            extra_keys=frozenset(
+                {
+                    "host",
+                    "port",
+                    "interval",
+                    "db",
+                    "token",
+                    "allow_origin",
+                    "publish",
+                    "fleet",
+                    "host_id",
+                }
+            ),
             check=_check_monitor,
         ),
     )

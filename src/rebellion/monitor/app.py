@@ -3,10 +3,10 @@
 Routes, one router per area (:mod:`rebellion.monitor.routes`): ``GET /`` dashboard,
 ``/api/v1/snapshot``, ``/api/v1/history``, ``/api/v1/metrics``, ``/api/v1/alerts``,
 ``/api/v1/health``, ``/api/v1/resilience``, ``/api/v1/stats``, ``/metrics``
-(Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``, and ``/api/v1/incidents`` when the
-incident analysis is installed. Every JSON answer has a response model, so
-``/openapi.json`` describes it. Bad parameters are 4xx with a message naming the
-parameter, never 5xx.
+(Prometheus), ``/healthz``, ``/readyz``, ``WS /ws``, ``/api/v1/incidents`` when the
+incident analysis is installed, and ``/api/v1/fleet`` on a fleet hub. Every JSON answer
+has a response model, so ``/openapi.json`` describes it. Bad parameters are 4xx with a
+message naming the parameter, never 5xx.
 
 >>> from rebellion.monitor.store import HistoryStore
 >>> app = create_app(MonitorService(HistoryStore(":memory:")), manage_service=False)
@@ -57,6 +57,7 @@ def create_app(
     extra_status: Callable[[], dict[str, Any]] | None = None,
     metrics_text: Callable[[], tuple[bytes, str]] | None = None,
     manage_service: bool = True,
+    fleet: Any = None,
 ) -> Guard:
     """Build the monitor's ASGI application around ``service``.
 
@@ -71,6 +72,8 @@ def create_app(
         extra_status: returns health and operation-mode details for ``/api/v1/health``.
         metrics_text: returns the Prometheus exposition and its content type.
         manage_service: start and stop ``service`` with the application's lifespan.
+        fleet: a :class:`~rebellion.fleet.FleetView` to serve ``/api/v1/fleet`` from
+            (a hub); None leaves the fleet routes out.
 
     Returns:
         The application, guarded (Host, token, origin and size checks); the favicon
@@ -102,6 +105,11 @@ def create_app(
     app.state.settings = Settings(extra_status=extra_status, metrics_text=metrics_text)
     for router in [*ROUTERS.values(), *_optional_routers()]:
         app.include_router(router)
+    if fleet is not None:
+        from .routes.fleet import router as fleet_router
+
+        app.state.fleet = fleet
+        app.include_router(fleet_router)
     return Guard(
         app,
         token=token,

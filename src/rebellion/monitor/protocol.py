@@ -22,7 +22,7 @@ import reprlib
 
 __all__ = ["CLIENT_TYPES", "MESSAGE_TYPES", "BadMessage", "parse_client_message"]
 
-MESSAGE_TYPES = frozenset({"sample", "alert", "event", "incident", "heartbeat"})
+MESSAGE_TYPES = frozenset({"sample", "alert", "event", "incident", "heartbeat", "fleet"})
 """The ``type`` of every message the server publishes (it also answers ``error``)."""
 
 CLIENT_TYPES = frozenset({"subscribe", "pong"})

@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "AlertsResponse",
     "EventRecord",
+    "FleetHost",
+    "FleetHostSamples",
+    "FleetPrimitive",
+    "FleetProcess",
+    "FleetResponse",
     "HealthResponse",
     "History",
     "HistoryPoint",
@@ -172,3 +177,60 @@ class Readiness(BaseModel):
     """The first sample is taken and sampling runs."""
 
     ready: bool
+
+
+class FleetHost(_Open):
+    """One agent's host as the hub sees it."""
+
+    id: str
+    last_seen: float | None = Field(description="epoch seconds of its last entry (Redis time)")
+    stale: bool = Field(description="nothing came for 2.5 of its intervals")
+    interval: float
+    at: float | None = Field(None, description="its latest sample's time (its own clock)")
+    health: str | None = None
+    mode: str | None = None
+    open_incidents: int | None = None
+    incidents: list[dict[str, Any]] = []
+
+
+class FleetProcess(_Open):
+    """One process publishing primitives (an agent or a service)."""
+
+    host: str
+    process: str
+    pid: int | None = None
+    role: str | None = None
+    last_seen: float
+    stale: bool
+    interval: float
+    primitives: int
+
+
+class FleetPrimitive(_Open):
+    """One primitive of one process on one host."""
+
+    host: str
+    process: str
+    kind: str
+    name: str
+    state: str = Field(description="the state word: CLOSED/OPEN/HALF_OPEN, a mode, active")
+    stale: bool = False
+    last_seen: float | None = None
+    stats: dict[str, Any] = {}
+
+
+class FleetResponse(_Open):
+    """The whole fleet: hosts, processes and every process's primitives."""
+
+    hosts: list[FleetHost]
+    primitives: list[FleetPrimitive]
+    processes: list[FleetProcess] = []
+    redis: dict[str, Any] = {}
+    events: list[dict[str, Any]] = []
+
+
+class FleetHostSamples(BaseModel):
+    """A host's latest samples, oldest first."""
+
+    host: str
+    samples: list[dict[str, Any]]

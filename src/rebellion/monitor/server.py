@@ -11,6 +11,7 @@ also sends the host metrics and the primitives' metrics to an OTLP/HTTP receiver
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .store import HistoryStore
 __all__ = ["DEFAULT_DB", "ServeOptions", "build", "install_redaction", "serve", "start_export"]
 
 _log = logging.getLogger("rebellion.monitor")
+
+_REDIS = ("redis://", "rediss://", "unix://")
 
 DEFAULT_DB = "rebellion-monitor.db"
 """History file used when ``--db`` is not given (in the working directory)."""
@@ -49,6 +52,12 @@ class ServeOptions:
     """Seconds of history before anomalies and incidents count (None: the defaults)."""
     otlp: str | None = None
     """OTLP/HTTP receiver base URL (None: ``OTEL_EXPORTER_OTLP_*`` if set, else no export)."""
+    publish: str | None = None
+    """Redis URL to publish this host to (an agent of the fleet)."""
+    fleet: str | None = None
+    """Redis URL to read the fleet from (a hub)."""
+    host_id: str | None = None
+    """This host's id in the fleet (default: the host name)."""
 
     def checked(self) -> ServeOptions:
         """Return the options with the token and allowed hosts taken from the environment.
@@ -79,6 +88,20 @@ class ServeOptions:
             raise ConfigError("token", "at least 16 characters", "<hidden>")
         if self.warmup is not None and not 0 <= self.warmup <= 86400:
             raise ConfigError("warmup", "a number of seconds in [0, 86400]", self.warmup)
+        for name in ("publish", "fleet"):
+            url = getattr(self, name)
+            if url is None:
+                continue
+            if not (isinstance(url, str) and url.startswith(_REDIS)):
+                raise ConfigError(name, "a Redis URL such as redis://127.0.0.1:6379/0", url)
+            if importlib.util.find_spec("redis") is None:
+                raise ConfigError(
+                    name, "the redis package: pip install 'system-rebellion[redis]'", url
+                )
+        if self.host_id is not None:
+            from ..fleet._keys import check_host_id
+
+            check_host_id(self.host_id)
         otlp = None if self.otlp is None else check_endpoint(self.otlp, "otlp")
         standard = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
         if otlp is None and standard:
@@ -129,6 +152,7 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
 
         service.health = MonitorHealth(service)
     metrics = service.metrics
+    fleet = _link_fleet(options, service)
 
     def exposition() -> tuple[bytes, str]:
         return metrics.prometheus_text().encode(), CONTENT_TYPE_LATEST
@@ -141,6 +165,7 @@ def build(options: ServeOptions, **service_options: Any) -> tuple[Guard, Monitor
         bind=options.host,
         metrics_text=exposition if metrics is not None else None,
         extra_status=service.health.status,
+        fleet=fleet,
     )
     return app, service
 
@@ -179,6 +204,36 @@ def start_export(options: ServeOptions, service: MonitorService) -> Any:
         return None if snapshot is None else snapshot.get("values")
 
     return start_otlp(options.otlp, service_name="rebellion-monitor", host=latest)
+
+
+def _link_fleet(options: ServeOptions, service: MonitorService) -> Any:
+    """Make the service an agent and/or a hub as asked; return the hub's view or None."""
+    if options.publish is not None:
+        from ..fleet import leave
+        from .fleet import AgentLink
+
+        leave()  # REBELLION_FLEET_URL may have joined this process already: the agent wins
+
+        health = service.health
+
+        def status() -> dict[str, Any]:
+            found = health.status() if health is not None else {}
+            incidents = service.incidents
+            found["incidents_open"] = None if incidents is None else incidents.open_count()
+            return dict(found)
+
+        agent = AgentLink(
+            options.publish, host_id=options.host_id, interval=options.interval, status=status
+        )
+        service.add_relay(agent.relay)
+        service.add_companion(agent)
+    if options.fleet is None:
+        return None
+    from .fleet import HubLink
+
+    hub = HubLink(options.fleet, publish=service.hub.publish)
+    service.add_companion(hub)
+    return hub.view
 
 
 def install_redaction() -> None:

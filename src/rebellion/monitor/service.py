@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 from .._clock import Clock
@@ -111,11 +111,37 @@ class MonitorService:
         self._unsubscribe: Any = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._relays: list[Callable[[str, dict[str, Any]], None]] = []
+        self._companions: list[Any] = []
 
     @property
     def ready(self) -> bool:
         """True once the first sample has been taken and the loop is running."""
         return self._latest is not None and self._task is not None and not self._task.done()
+
+    def add_relay(self, relay: Callable[[str, dict[str, Any]], None]) -> None:
+        """Also hand every ``sample``, ``incident`` and ``alert`` message to ``relay``.
+
+        The relay runs on the event loop, so it must not block (the fleet publisher
+        only queues); an exception in it is logged and the tick goes on.
+        """
+        self._relays.append(relay)
+
+    def add_companion(self, companion: Any) -> None:
+        """Run ``companion`` (``async start()`` / ``async stop()``) with the service."""
+        self._companions.append(companion)
+
+    @property
+    def companions(self) -> tuple[Any, ...]:
+        """What runs with the service (the fleet agent or hub links), in start order."""
+        return tuple(self._companions)
+
+    def _relay(self, kind: str, payload: dict[str, Any]) -> None:
+        for relay in self._relays:
+            try:
+                relay(kind, payload)
+            except Exception:
+                _log.exception("relay of %s failed", kind)
 
     def snapshot(self) -> dict[str, Any] | None:
         """Return the latest analysed sample, or None before the first tick."""
@@ -137,9 +163,16 @@ class MonitorService:
         self._task = asyncio.create_task(self._loop(), name="rebellion-monitor")
         if self.health is not None:
             await self.health.start()
+        for companion in self._companions:
+            await companion.start()
 
     async def stop(self) -> None:
         """Stop sampling, close the hub's clients and flush the history."""
+        for companion in reversed(self._companions):
+            try:
+                await companion.stop()
+            except Exception:
+                _log.exception("stopping %r failed", companion)
         if self.health is not None:
             await self.health.stop()
         if self._task is not None:
@@ -189,6 +222,7 @@ class MonitorService:
                 changed = ()
             for alert in changed or ():
                 self.hub.publish("alert", {"alert": jsonable(alert)})
+                self._relay("alert", {"alert": jsonable(alert)})
         self.store.append(sample.at, sample.values)
         if self.metrics is not None:
             self._export(sample.values)
@@ -197,6 +231,7 @@ class MonitorService:
             await asyncio.to_thread(self.store.flush)
         self._latest = message
         self.hub.publish("sample", message)
+        self._relay("sample", message)
         self._tick_seconds.append(self._clock.monotonic() - started)
         return message
 
@@ -210,6 +245,7 @@ class MonitorService:
             changed = []
         for incident in changed:
             self.hub.publish("incident", {"incident": jsonable(incident)})
+            self._relay("incident", {"incident": jsonable(incident)})
         return int(self.incidents.open_count())
 
     def _export(self, values: Mapping[str, float]) -> None:

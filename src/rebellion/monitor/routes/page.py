@@ -29,6 +29,10 @@ ASSETS: dict[str, tuple[bytes, str]] = {
         _STATIC.joinpath("dashboard.js").read_bytes(),
         "text/javascript; charset=utf-8",
     ),
+    "/static/fleet.js": (
+        _STATIC.joinpath("fleet.js").read_bytes(),
+        "text/javascript; charset=utf-8",
+    ),
     "/static/dashboard.css": (
         _STATIC.joinpath("dashboard.css").read_bytes(),
         "text/css; charset=utf-8",
