@@ -10,7 +10,9 @@
 
 from ._config import CircuitState
 from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
+from ._predictive_types import CircuitTripPredicted, PredictiveBreakerSnapshot
 from .breaker import CircuitBreaker, get_circuit_breaker
+from .predictive import PredictiveCircuitBreaker
 
 __all__ = [
     "CallRejected",
@@ -18,5 +20,8 @@ __all__ = [
     "CircuitFailureRecorded",
     "CircuitState",
     "CircuitStateChanged",
+    "CircuitTripPredicted",
+    "PredictiveBreakerSnapshot",
+    "PredictiveCircuitBreaker",
     "get_circuit_breaker",
 ]
