@@ -47,8 +47,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rebellion.errors import CircuitOpenError  # noqa: E402
-from rebellion.policies.circuit_breaker import (  # noqa: E402
+from rebellion.errors import CircuitOpenError
+from rebellion.policies.circuit_breaker import (
     CircuitBreaker,
     CircuitStateChanged,
     PredictiveCircuitBreaker,
@@ -58,7 +58,7 @@ RESULTS = Path(__file__).resolve().parent / "PREDICTIVE_RESULTS.md"
 RATE = 10.0  # calls per second
 TARGET = 0.30
 BUDGET = 1.0  # needless opens per hour allowed at the plain breaker's operating point
-GRID = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+GRID = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 WARM = 600.0  # healthy seconds before a degradation starts
 BREAKER = {
     "window_type": "time",
@@ -73,8 +73,8 @@ BREAKER = {
 }
 PREDICTIVE = {
     "bucket": 1.0,
-    "horizon": 30.0,
-    "trend_window": 60,
+    "horizon": 90.0,
+    "trend_window": 180,
     "significance": 3.0,
     "anomaly_level": 0.5,
     "floor": 0.25,
@@ -273,7 +273,10 @@ def report(results: dict[str, Any], smoke: bool) -> tuple[str, bool]:
             "",
             "| threshold | plain | predictive |",
             "|--:|--:|--:|",
-            *[f"| {s['threshold']:g} | {s['plain']:.2f} | {s['predictive']:.2f} |" for s in r["sweep"]],
+            *[
+                f"| {s['threshold']:g} | {s['plain']:.2f} | {s['predictive']:.2f} |"
+                for s in r["sweep"]
+            ],
             "",
             f"Operating points: plain threshold {r['plain_threshold']:g}, predictive threshold "
             f"{r['predictive_threshold']:g}. Needless opens per hour on the evaluation seeds: "

@@ -16,7 +16,10 @@ from typing import ClassVar, final
 from ..._events import Event
 from ..._snapshot import Snapshot, counter, gauge, info, ratio, seconds
 
-__all__ = ["CircuitTripPredicted", "Prediction", "PredictiveBreakerSnapshot"]
+__all__ = ["SIGNALS", "CircuitTripPredicted", "Prediction", "PredictiveBreakerSnapshot"]
+
+SIGNALS = ("failure_rate", "slow_call_rate", "latency")
+"""The signals judged, in order (the last two only when slow calls are judged)."""
 
 
 @final

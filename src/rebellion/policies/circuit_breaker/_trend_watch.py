@@ -8,17 +8,19 @@ A bucket with fewer than ``min_calls`` calls is a missing sample (NaN), never a 
 
 Not thread-safe: the predictive breaker holds its lock around every method.
 
->>> watch = TrendWatch(thresholds=(0.5,), bucket=1.0, window=30, horizon=30.0)
+>>> import random
+>>> rng = random.Random(3)
+>>> watch = TrendWatch(thresholds=(0.5,), bucket=1.0, window=120, horizon=90.0)
 >>> first = None
->>> for second in range(200):
-...     rate = 0.02 if second < 120 else 0.02 + (second - 120) * 0.005
-...     if watch.due(second):
-...         first = first or watch.close(second, restart=False)
+>>> for second in range(600):
+...     rate = 0.03 if second < 300 else 0.03 + (second - 300) / 300
+...     if watch.due(second) and not first:
+...         first = watch.close(second, restart=False)
 ...     for call in range(20):
-...         watch.count(call < round(20 * rate), None)
+...         watch.count(rng.random() < rate, None)
 >>> p = first[0]
->>> p.signal, p.rule, p.value < 0.5, p.time_to_threshold <= 30
-('failure_rate', 'trend', True, True)
+>>> p.signal, p.rule, p.value < 0.5, p.reason()[:40]
+('failure_rate', 'anomaly', True, 'predicted: failure rate 17.2% (threshold')
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ import numpy as np
 
 from ...metrics.anomaly import AnomalyDetectorBank
 from ...metrics.forecast import NON_NEGATIVE, Forecast, ForecastBank, ValueRange
-from ._predictive_types import Prediction
+from ._predictive_types import SIGNALS, Prediction
 
-__all__ = ["SIGNALS", "TrendWatch"]
+__all__ = ["TrendWatch"]
 
-SIGNALS = ("failure_rate", "slow_call_rate", "latency")
+ANOMALY_REACH = 3.0
+"""With an anomaly flagged, a crossing this many horizons ahead trips too."""
 _FRACTION = ValueRange(0.0, 1.0)
 
 
@@ -77,6 +80,8 @@ class TrendWatch:
         self.bucket, self.window, self.horizon = bucket, window, horizon
         self.significance, self.anomaly_level, self.floor = significance, anomaly_level, floor
         self.min_calls, self.quantile = min_calls, quantile
+        self.fresh = 0  # samples learnt since the breaker last moved
+        self.settle = 3
         self.detector = AnomalyDetectorBank(self.n, name="predictive", warmup=warmup)
         self.bank = self._new_bank()
         self.recent: deque[tuple[int, int, int, float]] = deque(maxlen=max(5, window // 6))
@@ -134,13 +139,17 @@ class TrendWatch:
         self.calls = self.failures = self.slow = 0
         self.durations = []
         if restart:
-            self.bank = self._new_bank()
+            # The breaker moved (opened, probed, closed): judge the level afresh, but keep
+            # the trend, so a degradation that is still under way trips again at once.
             self.recent.clear()
+            self.fresh = 0
         self.scores = self.detector.update_many(sample)
         predictions: list[Prediction] = []
         if not restart:
             self.bank.update(sample)
-            if not np.isnan(sample[0]):
+            self.fresh += 1
+            # A recent level needs a few buckets since the breaker last moved.
+            if not np.isnan(sample[0]) and self.fresh >= self.settle:
                 predictions = self._judge(sample)
         gap = min(math.floor(now / self.bucket) - self.index - 1, self.window)
         missing = np.full(self.n, np.nan)
@@ -182,16 +191,25 @@ class TrendWatch:
             if not level >= self.floor * limit:  # NaN never passes
                 continue
             f, score = self.forecasts[i], float(self.scores[i])
-            ttt = f.time_to_threshold
-            if f.trend == "rising" and ttt is not None and ttt <= self.horizon:
+            ttt, low, high = f.time_to_threshold, f.ttt_low, f.ttt_high
+            if ttt == 0.0 and level < limit and f.slope > 0:
+                # Only the newest bucket reached the limit: one noisy sample is not the
+                # rate. Where the recent level goes at the trend's slope decides.
+                ttt, low, high = (limit - level) / f.slope, None, None
+            if f.trend != "rising" or ttt is None:
+                continue
+            if ttt <= self.horizon:
                 rule = "trend"
-            elif score >= self.anomaly_level and sample[i] > self._learnt_level(i):
+            elif (
+                ttt <= ANOMALY_REACH * self.horizon
+                and score >= self.anomaly_level
+                and sample[i] > self._learnt_level(i)
+            ):
+                # An anomaly is evidence the rise is not noise: act on a longer view.
                 rule = "anomaly"
             else:
                 continue
-            out.append(
-                Prediction(SIGNALS[i], rule, level, limit, ttt, f.ttt_low, f.ttt_high, score)
-            )
+            out.append(Prediction(SIGNALS[i], rule, level, limit, ttt, low, high, score))
         return out
 
     def _learnt_level(self, i: int) -> float:

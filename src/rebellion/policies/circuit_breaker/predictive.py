@@ -59,9 +59,13 @@ from ..._validate import (
     check_name,
     check_number,
 )
-from ...errors import ConfigError
 from ._config import CircuitState
-from ._predictive_types import CircuitTripPredicted, Prediction, PredictiveBreakerSnapshot
+from ._predictive_types import (
+    SIGNALS,
+    CircuitTripPredicted,
+    Prediction,
+    PredictiveBreakerSnapshot,
+)
 from .breaker import CircuitBreaker
 
 __all__ = ["PredictiveCircuitBreaker"]
@@ -108,8 +112,8 @@ class PredictiveCircuitBreaker(Policy):
         name: str = "circuit_breaker",
         *,
         bucket: float | timedelta = 1.0,
-        horizon: float | timedelta = 30.0,
-        trend_window: int = 60,
+        horizon: float | timedelta = 90.0,
+        trend_window: int = 180,
         significance: float = 3.0,
         anomaly_level: float = 0.5,
         floor: float = 0.25,
@@ -146,8 +150,6 @@ class PredictiveCircuitBreaker(Policy):
         thresholds = [cfg.failure_rate_threshold]
         if self._slow_after is not None:
             thresholds += [cfg.slow_call_rate_threshold, self._slow_after]
-        if not 0.0 < cfg.failure_rate_threshold <= 1.0:
-            raise ConfigError("failure_rate_threshold", "in (0, 1]", cfg.failure_rate_threshold)
         self._watch = TrendWatch(
             thresholds=thresholds,
             bucket=self.bucket,
@@ -258,7 +260,8 @@ class PredictiveCircuitBreaker(Policy):
             watch = self._watch
             levels = [float(x) for x in watch.levels()]
             forecasts = {
-                signal: f.to_dict() for signal, f in zip(SIGNAL_NAMES, watch.forecasts, strict=False)
+                signal: f.to_dict()
+                for signal, f in zip(SIGNAL_NAMES, watch.forecasts, strict=False)
             }
             detector = watch.detector.series_stats(0)
             last = self._last
@@ -281,9 +284,6 @@ class PredictiveCircuitBreaker(Policy):
 
     def __repr__(self) -> str:
         return f"PredictiveCircuitBreaker(name={self.name!r}, state={self.state.value})"
-
-
-SIGNAL_NAMES = ("failure_rate", "slow_call_rate", "latency")
 
 
 def _or_zero(x: float) -> float:
