@@ -260,8 +260,7 @@ class PredictiveCircuitBreaker(Policy):
             watch = self._watch
             levels = [float(x) for x in watch.levels()]
             forecasts = {
-                signal: f.to_dict()
-                for signal, f in zip(SIGNAL_NAMES, watch.forecasts, strict=False)
+                signal: f.to_dict() for signal, f in zip(SIGNALS, watch.forecasts, strict=False)
             }
             detector = watch.detector.series_stats(0)
             last = self._last
