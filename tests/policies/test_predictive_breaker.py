@@ -212,8 +212,7 @@ async def test_async_calls_feed_the_same_evidence() -> None:
     assert cb.state is CircuitBreaker.OPEN
     assert cb.stats().predicted_trips == 1
     with pytest.raises(CircuitOpenError):
-        refused: str = await cb.execute(async_dependency, False)
-        assert refused == "never returned"
+        _: str = await cb.execute(async_dependency, False)
 
 
 def test_recovery_is_the_plain_breakers_and_a_recovered_dependency_stays_closed() -> None:
