@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="write benchmarks/PREDICTIVE_RESULTS.md")
     args = ap.parse_args(argv)
     n_cal, n_ev, hours = (
-        (2, 2, 0.1) if args.smoke else (args.calibration_seeds, args.seeds, args.hours)
+        (2, 2, 0.05) if args.smoke else (args.calibration_seeds, args.seeds, args.hours)
     )
     cal = list(range(1000, 1000 + n_cal))
     ev = list(range(1, 1 + n_ev))

@@ -47,14 +47,15 @@ class Prediction:
             shown = f"{what} {self.value:.3g}s (limit {self.threshold:.3g}s)"
         else:
             shown = f"{what} {self.value:.1%} (threshold {self.threshold:.0%})"
-        if self.rule == "trend" and self.time_to_threshold is not None:
-            low = "?" if self.ttt_low is None else f"{self.ttt_low:.0f}"
-            high = "inf" if self.ttt_high is None else f"{self.ttt_high:.0f}"
-            return (
-                f"predicted: {shown} rising, crossing in {self.time_to_threshold:.0f}s "
-                f"(95% {low}-{high}s)"
-            )
-        return f"predicted: {shown} rising, anomaly score {self.anomaly_score:.2f}"
+        crossing = ""
+        if self.time_to_threshold is not None:
+            crossing = f", crossing in {self.time_to_threshold:.0f}s"
+            if self.ttt_low is not None:
+                high = "?" if self.ttt_high is None else f"{self.ttt_high:.0f}"
+                crossing += f" (95% {self.ttt_low:.0f}-{high}s)"
+        if self.rule == "anomaly":
+            crossing += f", anomaly score {self.anomaly_score:.2f}"
+        return f"predicted: {shown} rising{crossing}"
 
 
 @final

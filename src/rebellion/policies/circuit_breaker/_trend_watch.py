@@ -91,6 +91,7 @@ class TrendWatch:
         self.buckets = 0
         self.scores = np.zeros(self.n)
         self.forecasts: list[Forecast] = []
+        self.crossings: list[float | None] = []  # per signal, as judged
 
     def _new_bank(self) -> ForecastBank:
         ranges = [_FRACTION, _FRACTION, NON_NEGATIVE][: self.n]
@@ -186,16 +187,18 @@ class TrendWatch:
         self.forecasts = self.bank.forecast(self.horizon, self.thresholds)
         levels = self.levels()
         out: list[Prediction] = []
+        self.crossings = []
         for i in range(self.n):
             level, limit = float(levels[i]), float(self.thresholds[i])
-            if not level >= self.floor * limit:  # NaN never passes
-                continue
             f, score = self.forecasts[i], float(self.scores[i])
             ttt, low, high = f.time_to_threshold, f.ttt_low, f.ttt_high
             if ttt == 0.0 and level < limit and f.slope > 0:
                 # Only the newest bucket reached the limit: one noisy sample is not the
                 # rate. Where the recent level goes at the trend's slope decides.
                 ttt, low, high = (limit - level) / f.slope, None, None
+            self.crossings.append(ttt)
+            if not level >= self.floor * limit:  # NaN never passes
+                continue
             if f.trend != "rising" or ttt is None:
                 continue
             if ttt <= self.horizon:
@@ -217,6 +220,6 @@ class TrendWatch:
         return float(level) if isinstance(level, float) else math.inf
 
     def soonest(self) -> float | None:
-        """The soonest predicted crossing among the last forecasts, or None."""
-        times = [f.time_to_threshold for f in self.forecasts if f.time_to_threshold is not None]
+        """The soonest crossing judged last (seconds; 0: crossed), or None."""
+        times = [t for t in self.crossings if t is not None]
         return min(times) if times else None
