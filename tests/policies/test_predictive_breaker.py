@@ -352,3 +352,20 @@ def test_trip_opens_a_closed_breaker_only() -> None:
     assert cb.call(lambda: "still runs") == "still runs"
     with pytest.raises(ConfigError, match="reason"):
         cb.trip("")
+
+
+async def test_composes_in_a_pipeline_for_sync_and_async_callees() -> None:
+    from rebellion.policies.fallback import Fallback
+    from rebellion.policies.pipeline import Pipeline
+
+    clock = ManualClock()
+    cb = PredictiveCircuitBreaker("piped", failure_threshold=1, reset_timeout=60, clock=clock)
+    pipeline = Pipeline(Fallback(lambda fails: "fallback"), cb)
+    assert pipeline.call(dependency, False) == "ok"
+    first: str = await pipeline.execute(async_dependency, False)
+    assert first == "ok"
+    assert pipeline.call(dependency, True) == "fallback"  # one failure opens it
+    assert cb.state is CircuitBreaker.OPEN
+    refused: str = await pipeline.execute(async_dependency, False)
+    assert refused == "fallback"
+    assert cb.breaker.stats().rejections == 1
