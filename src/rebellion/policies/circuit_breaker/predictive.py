@@ -48,7 +48,7 @@ from inspect import isawaitable
 from typing import Any, ClassVar, TypeVar, final
 
 from ..._clock import Clock
-from ..._events import EventStream, Listener
+from ..._events import Event, EventStream, Listener
 from ..._policy import Policy
 from ..._registry import registry
 from ..._validate import (
@@ -60,6 +60,7 @@ from ..._validate import (
     check_number,
 )
 from ._config import CircuitState
+from ._events import CircuitStateChanged
 from ._predictive_types import (
     SIGNALS,
     CircuitTripPredicted,
@@ -163,7 +164,10 @@ class PredictiveCircuitBreaker(Policy):
             warmup=warmup,
         )
         self._lock = threading.Lock()
-        self._transitions = 0
+        # Transitions seen by a listener: reading the breaker's state under our lock could
+        # move it and run its listeners there.
+        self._moves = self._seen_moves = 0
+        self.breaker.events.subscribe(self._on_breaker_event)
         self._predicted = 0
         self._last: Prediction | None = None
         self.events = EventStream(self.name, listeners)
@@ -227,12 +231,16 @@ class PredictiveCircuitBreaker(Policy):
         with self._lock:
             watch = self._watch
             if watch.due(now):
-                transitions = self.breaker.stats().transitions
-                moved, self._transitions = transitions != self._transitions, transitions
+                moves = self._moves
+                moved, self._seen_moves = moves != self._seen_moves, moves
                 predictions = watch.close(now, restart=moved)
             watch.count(failed, duration)
         if predictions:
             self._trip(predictions[0])
+
+    def _on_breaker_event(self, event: Event) -> None:
+        if isinstance(event, CircuitStateChanged):
+            self._moves += 1
 
     def _trip(self, prediction: Prediction) -> None:
         # Outside our lock: the breaker's listeners run inside trip().
