@@ -84,8 +84,8 @@ class PredictiveCircuitBreaker(Policy):
         horizon: a forecast crossing the threshold within this many seconds trips.
         trend_window: buckets in the trend's window (>= 10).
         significance: |t| of the slope that counts as a trend (higher: fewer, later trips).
-        anomaly_level: detector score (0 to 1) that, with a rising signal, trips;
-            1 disables the anomaly rule.
+        anomaly_level: detector score (0 to 1, 0.5 meaning p = 1e-5) from which a
+            rising signal trips on a crossing up to three horizons ahead.
         floor: share of its threshold (0 to 1) a signal's recent level must reach
             before it may trip the breaker, so trends in the noise floor never do.
         min_bucket_calls: calls a bucket needs to count as a sample.
@@ -94,9 +94,10 @@ class PredictiveCircuitBreaker(Policy):
         warmup: buckets the anomaly detector learns from before it scores.
         clock: time source (tests pass a ``ManualClock``).
         listeners: receive this breaker's events and the inner breaker's.
-        settings: :class:`CircuitBreaker` parameters; ``failure_rate_threshold`` (and
-            ``slow_call_rate_threshold`` / ``slow_call_duration``) are the thresholds
-            predicted.
+        settings: :class:`CircuitBreaker` parameters. The thresholds predicted are
+            ``failure_rate_threshold`` and, with ``slow_call_duration``,
+            ``slow_call_rate_threshold`` for the slow-call rate and
+            ``slow_call_duration`` for the latency quantile.
 
     Raises:
         ConfigError: a parameter is out of range; the message names it.
@@ -139,14 +140,14 @@ class PredictiveCircuitBreaker(Policy):
         warmup = check_int("warmup", warmup, minimum=0, maximum=10**9)
         listeners = tuple(listeners)
         self._clock = check_clock(clock)
-        self.breaker = CircuitBreaker(name, clock=self._clock, listeners=listeners, **settings)
-        cfg = self.breaker.config
         try:
             from ._trend_watch import TrendWatch
         except ImportError as error:  # pragma: no cover - the metrics extra is installed in CI
             raise ImportError(
                 "PredictiveCircuitBreaker needs NumPy: pip install 'system-rebellion[metrics]'"
             ) from error
+        self.breaker = CircuitBreaker(name, clock=self._clock, listeners=listeners, **settings)
+        cfg = self.breaker.config
         self._slow_after = cfg.slow_call_duration
         thresholds = [cfg.failure_rate_threshold]
         if self._slow_after is not None:
