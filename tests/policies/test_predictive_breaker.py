@@ -369,3 +369,22 @@ async def test_composes_in_a_pipeline_for_sync_and_async_callees() -> None:
     refused: str = await pipeline.execute(async_dependency, False)
     assert refused == "fallback"
     assert cb.breaker.stats().rejections == 1
+
+
+def test_without_numpy_it_says_which_extra_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "from rebellion.policies.circuit_breaker import PredictiveCircuitBreaker\n"
+        "try:\n"
+        "    PredictiveCircuitBreaker('no-numpy')\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "system-rebellion[metrics]" in proc.stdout

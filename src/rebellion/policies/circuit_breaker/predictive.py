@@ -142,7 +142,7 @@ class PredictiveCircuitBreaker(Policy):
         self._clock = check_clock(clock)
         try:
             from ._trend_watch import TrendWatch
-        except ImportError as error:  # pragma: no cover - the metrics extra is installed in CI
+        except ImportError as error:
             raise ImportError(
                 "PredictiveCircuitBreaker needs NumPy: pip install 'system-rebellion[metrics]'"
             ) from error
