@@ -22,7 +22,11 @@ __all__ = ["TARGETS", "groups"]
 
 _PLAIN = "rebellion CircuitBreaker (time window) call"
 _PREDICTIVE = "rebellion PredictiveCircuitBreaker call"
-_WINDOW: dict[str, Any] = {"window_type": "time", "window_size": 30.0, "failure_rate_threshold": 0.5}
+_WINDOW: dict[str, Any] = {
+    "window_type": "time",
+    "window_size": 30.0,
+    "failure_rate_threshold": 0.5,
+}
 
 
 def _bare(runner: Runner) -> Op:
