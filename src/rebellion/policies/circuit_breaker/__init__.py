@@ -1,5 +1,8 @@
 """Circuit breaker: CLOSED / OPEN / HALF_OPEN / DEGRADED and operator states.
 
+:class:`PredictiveCircuitBreaker` (opt-in, needs NumPy) wraps one and opens it early
+when the trend of its failure rate or latency heads for the threshold.
+
 >>> cb = CircuitBreaker(name="openai", failure_threshold=5, reset_timeout=60)
 >>> @cb
 ... def ping():
