@@ -388,3 +388,28 @@ def test_without_numpy_it_says_which_extra_to_install() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "system-rebellion[metrics]" in proc.stdout
+
+
+async def test_many_tasks_call_through_it_and_every_call_is_counted() -> None:
+    clock = ManualClock()
+    cb = PredictiveCircuitBreaker("tasks", failure_rate_threshold=0.9, clock=clock, **WINDOW)
+
+    async def worker(seed: int) -> int:
+        rng = random.Random(seed)
+        done = 0
+        for _ in range(50):
+            try:
+                value: str = await cb.execute(async_dependency, rng.random() < 0.05)
+                assert value == "ok"
+            except Down:
+                pass
+            done += 1
+            clock.advance(0.01)  # buckets close while other tasks are mid-call
+        return done
+
+    results = await asyncio.gather(*(worker(i) for i in range(40)))
+    assert sum(results) == 2000
+    assert cb.breaker.stats().calls == 2000
+    snap = cb.stats()
+    assert snap.buckets >= 19
+    assert snap.predicted_trips == 0
