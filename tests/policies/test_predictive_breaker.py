@@ -22,9 +22,16 @@ from rebellion.policies.circuit_breaker import (
 from rebellion.testing import ManualClock, RecordingListener
 
 RATE = 10  # calls per simulated second
-# A shorter trend window and detector warm-up than the defaults keep the simulations short.
+# A shorter trend window, horizon and detector warm-up than the defaults (with a looser
+# significance to match) keep the simulations short.
 BREAKER: dict[str, Any] = {"window_type": "time", "window_size": 10, "minimum_calls": 20}
-WINDOW: dict[str, Any] = {**BREAKER, "trend_window": 60, "horizon": 30, "warmup": 30}
+WINDOW: dict[str, Any] = {
+    **BREAKER,
+    "trend_window": 60,
+    "horizon": 30,
+    "significance": 3.0,
+    "warmup": 30,
+}
 
 
 class OverlapClock:
