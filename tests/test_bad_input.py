@@ -32,6 +32,7 @@ from rebellion.monitor.store import HistoryStore
 from rebellion.policies.adaptive.limiter import AdaptiveLimiter
 from rebellion.policies.budget import RetryBudget
 from rebellion.policies.chaos import Chaos
+from rebellion.policies.circuit_breaker import PredictiveCircuitBreaker
 from rebellion.policies.hedge import Hedge
 from rebellion.testing import ManualClock
 
@@ -171,6 +172,23 @@ def _breaker(b: CircuitBreaker, clock: HonestClock) -> None:
             assert b.call(lambda: 1) == 1
         except RejectedError as rejected:
             clock.advance(rejected.retry_after or 1.0)
+    b.stats()
+
+
+def _predictive(b: PredictiveCircuitBreaker, clock: HonestClock) -> None:
+    def answer(fails: bool) -> int:
+        if fails:
+            raise ValueError("boom")
+        return 1
+
+    for _ in range(3):
+        _breaker(b.breaker, clock)  # the plain breaker's paths
+        for fails in (True, False) * 5:
+            try:
+                b.call(answer, fails)
+            except (ValueError, RejectedError):
+                pass
+        clock.advance(1.0)
     b.stats()
 
 
@@ -393,6 +411,14 @@ CASES: dict[str, Case] = {
             "minimum_calls failure_rate_threshold slow_call_duration slow_call_rate_threshold "
             "half_open_max_calls success_threshold throttle_failure_rate throttle_k history_size "
             "seed"
+        ),
+    ),
+    "PredictiveCircuitBreaker": Case(
+        PredictiveCircuitBreaker,
+        _predictive,
+        names(
+            "name bucket horizon trend_window significance anomaly_level floor "
+            "min_bucket_calls latency_quantile warmup"
         ),
     ),
     "RateLimiter": Case(

@@ -1,5 +1,8 @@
 """Circuit breaker: CLOSED / OPEN / HALF_OPEN / DEGRADED and operator states.
 
+:class:`PredictiveCircuitBreaker` (opt-in, needs NumPy) wraps one and opens it early
+when the trend of its failure rate or latency heads for the threshold.
+
 >>> cb = CircuitBreaker(name="openai", failure_threshold=5, reset_timeout=60)
 >>> @cb
 ... def ping():
@@ -10,7 +13,9 @@
 
 from ._config import CircuitState
 from ._events import CallRejected, CircuitFailureRecorded, CircuitStateChanged
+from ._predictive_types import CircuitTripPredicted, PredictiveBreakerSnapshot
 from .breaker import CircuitBreaker, get_circuit_breaker
+from .predictive import PredictiveCircuitBreaker
 
 __all__ = [
     "CallRejected",
@@ -18,5 +23,8 @@ __all__ = [
     "CircuitFailureRecorded",
     "CircuitState",
     "CircuitStateChanged",
+    "CircuitTripPredicted",
+    "PredictiveBreakerSnapshot",
+    "PredictiveCircuitBreaker",
     "get_circuit_breaker",
 ]

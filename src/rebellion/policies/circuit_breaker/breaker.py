@@ -286,6 +286,33 @@ class CircuitBreaker(Gated):
         """Return to CLOSED with empty counts; lifetime statistics are kept."""
         self._core.set_override(None, "reset")
 
+    def trip(self, reason: str) -> bool:
+        """Open now as if a trip condition had been met; recovery runs as usual.
+
+        Unlike :meth:`force_open`, the breaker then waits ``reset_timeout`` (with its
+        backoff), probes and closes by itself. Policies that judge the dependency on
+        other evidence (a forecast of the failure rate) open the breaker with this.
+
+        Args:
+            reason: recorded in the transition history and the ``CircuitStateChanged``
+                event.
+
+        Returns:
+            True if the breaker opened (in shadow mode: would have opened); False if
+            it was not CLOSED or DEGRADED, or an operator override holds it.
+        """
+        reason = check_name("reason", reason)
+        core = self._core
+        with core.lock:
+            if core.override not in (None, CircuitState.METRICS_ONLY) or core.state not in (
+                CircuitState.CLOSED,
+                CircuitState.DEGRADED,
+            ):
+                return False
+            core._transition(CircuitState.OPEN, reason, self._clock.monotonic())
+        core.flush()
+        return True
+
     # -- observation -----------------------------------------------------------------
 
     def stats(self) -> BreakerSnapshot:
