@@ -11,7 +11,11 @@ import pytest
 
 from _drivers import Driver
 from rebellion import CircuitOpenError, ConfigError
-from rebellion.policies.circuit_breaker import CircuitBreaker, CircuitState
+from rebellion.policies.circuit_breaker import (
+    CircuitBreaker,
+    CircuitState,
+    PredictiveCircuitBreaker,
+)
 from rebellion.policies.fallback import Fallback
 from rebellion.policies.pipeline import Pipeline, PipelineWarning
 from rebellion.policies.retry import Retry
@@ -160,6 +164,13 @@ def test_nested_pipelines_compose() -> None:
         (
             lambda c: Pipeline(Retry(max_attempts=2, clock=c), Fallback(lambda: 1)),
             "fallback at position 1 is inside retry",
+        ),
+        (
+            lambda c: Pipeline(
+                PredictiveCircuitBreaker("p", clock=c),
+                Retry(max_attempts=2, initial_delay=0, clock=c),
+            ),
+            "inside the circuit breaker",
         ),
         (
             lambda c: Pipeline(Retry(max_attempts=2, deadline=10, clock=c), Timeout(10, clock=c)),

@@ -166,7 +166,8 @@ class Pipeline(Policy):
 
 def order_problems(policies: Sequence[Policy]) -> list[str]:
     """Return a message for each known anti-pattern in ``policies`` (outermost first)."""
-    kinds = [p.kind for p in policies]
+    # Every breaker (plain, shared across processes, predictive) counts and rejects alike.
+    kinds = ["circuit_breaker" if p.kind.endswith("circuit_breaker") else p.kind for p in policies]
     problems: list[str] = []
 
     def positions(kind: str) -> list[int]:
