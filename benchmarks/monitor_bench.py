@@ -370,6 +370,7 @@ def table(costs: list[Cost]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global WARMUP
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes")
     parser.add_argument("--seconds", type=float, default=30.0, help="window per contender")
@@ -378,9 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", metavar="PATH", help="write the results as Markdown")
     parser.add_argument("--no-fanout", action="store_true", help="skip the fan-out run")
     parser.add_argument("--page-seconds", type=float, default=30.0, help="page CPU window")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=WARMUP,
+        help="seconds each contender runs before it is measured (70: past the monitor's "
+        "incident warm-up, so incident analysis is on)",
+    )
     args = parser.parse_args(argv)
+    WARMUP = args.warmup
     if args.smoke:
-        global WARMUP
         args.seconds, args.clients, args.crowd, WARMUP, args.page_seconds = 1.0, 10, 0, 0.5, 2.0
     workdir = Path(tempfile.mkdtemp(prefix="rebellion-monitor-bench-"))
     costs: list[Cost] = []
