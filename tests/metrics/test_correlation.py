@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebellion.metrics.correlation import kolmogorov_sf, ks_two_sample, rank_changes
+from rebellion.metrics.correlation import kolmogorov_sf, ks_two_sample, nan_quantiles, rank_changes
 
 
 def reference_d(a: list[float], b: list[float]) -> float:
@@ -60,3 +60,26 @@ def test_shapes_are_checked() -> None:
         ks_two_sample(np.zeros((2, 3)), np.zeros((3, 3)))
     with pytest.raises(ValueError, match="names"):
         rank_changes(["a"], np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(math.nan)),
+            min_size=1,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=4,
+    ).filter(lambda rows: len({len(r) for r in rows}) == 1)
+)
+def test_nan_quantiles_agree_with_numpy(rows: list[list[float]]) -> None:
+    qs = [0.0, 0.05, 0.5, 0.95, 1.0]
+    ours = nan_quantiles(rows, qs)
+    for row, got in zip(rows, ours, strict=True):
+        known = [v for v in row if not math.isnan(v)]
+        if not known:
+            assert np.isnan(got).all()
+        else:
+            np.testing.assert_allclose(got, np.quantile(known, qs), rtol=1e-9, atol=1e-6)

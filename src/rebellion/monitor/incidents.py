@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from typing import Any, final
 import numpy as np
 
 from .._validate import check_int, check_number
-from ..metrics.correlation import ks_two_sample, rank_changes
+from ..metrics.correlation import ks_two_sample, nan_quantiles, rank_changes
 from .incident_store import IncidentStore
 from .incident_text import exhaustion, material_change, severity, summary
 from .processes import HogWatch, ProcessTable, Resource, attribute, resource_of
@@ -276,9 +275,7 @@ class IncidentTracker:
     def _confirm(self, names: list[str], *, rising: bool = False) -> list[str]:
         window, base = self._matrix(names)
         d, p = ks_two_sample(window, base)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN series: no verdict
-            change = np.nanmedian(window, axis=1) - np.nanmedian(base, axis=1)
+        change = nan_quantiles(window, [0.5])[:, 0] - nan_quantiles(base, [0.5])[:, 0]
         shift = change if rising else np.abs(change)
         floors = np.array([material_change(n) for n in names])
         ok = (d >= self.config.min_score) & (p <= self.config.max_p) & (shift >= floors)
@@ -294,9 +291,9 @@ class IncidentTracker:
         known = base[0][np.isfinite(base[0])]
         if not known.size or not np.isfinite(window[0]).any():
             return math.inf
-        q05, q50, q95 = np.quantile(known, [0.05, 0.5, 0.95])
+        q05, q50, q95 = nan_quantiles(known, [0.05, 0.5, 0.95])[0]
         slack = material_change(name) / 2
-        rising = float(np.nanmedian(window[0])) > q50
+        rising = float(nan_quantiles(window, [0.5])[0, 0]) > q50
         with np.errstate(invalid="ignore"):
             inside = series <= q95 + slack if rising else series >= q05 - slack
         last = np.flatnonzero(inside)
@@ -307,7 +304,7 @@ class IncidentTracker:
         _, base = self._matrix([name])
         if not np.isfinite(base[0]).any():
             return math.nan, math.nan, math.nan
-        q05, q50, q95 = np.nanquantile(base[0], [0.05, 0.5, 0.95])
+        q05, q50, q95 = nan_quantiles(base, [0.05, 0.5, 0.95])[0]
         return float(q05), float(q50), float(q95)
 
     # -- opening, refreshing, resolving -----------------------------------------------
@@ -383,7 +380,7 @@ class IncidentTracker:
         for i, (name, (_, median, _)) in enumerate(current.triggers.items()):
             resource = resource_of(name)
             if resource is not None and resource not in falling and np.isfinite(window[i]).any():
-                falling[resource] = float(np.nanmedian(window[i])) < median
+                falling[resource] = float(nan_quantiles(window[i], [0.5])[0, 0]) < median
         for resource in dict.fromkeys(resources):
             first, begin = current.joined.get(resource, (base, start))
             if begin is None or begin is tables[-1]:
@@ -409,7 +406,7 @@ class IncidentTracker:
                 continue
             q05, _, q95 = current.triggers[name]
             slack = material_change(name) / 2
-            back = q05 - slack <= float(np.median(recent)) <= q95 + slack
+            back = q05 - slack <= float(nan_quantiles(recent, [0.5])[0, 0]) <= q95 + slack
             still = name.startswith(_STOCKS) and float(np.ptp(recent)) < slack
             if not (back or still):
                 return False
