@@ -407,3 +407,14 @@ def test_an_incident_of_hogs_alone_resolves_and_tracking_goes_on() -> None:
     assert ends[first]["status"] == "resolved"
     assert ends[second]["processes"][0]["pid"] == 3
     assert ends[second]["status"] == "open"
+
+
+def test_forecasts_refit_every_few_ticks_from_every_value() -> None:
+    analyser = HostAnalyser(history_size=60, clock=ManualClock(), forecast_every=5)
+    seen = []
+    for v in range(12):
+        seen.append(analyser.analyse({"cpu.total": float(v)})["cpu.total"]["forecast"])
+    assert seen[5] == seen[6] == seen[8]  # no refit between the fifth and tenth tick
+    assert seen[9] != seen[8]  # the tenth tick refits, from all ten values
+    with pytest.raises(ConfigError, match="forecast_every"):
+        HostAnalyser(forecast_every=0)

@@ -28,7 +28,7 @@ from typing import Any, final
 import numpy as np
 
 from .._clock import Clock
-from .._validate import check_clock
+from .._validate import check_clock, check_int
 from ..metrics import MetricTransformer
 from ..metrics.forecast import NON_NEGATIVE, PERCENT, Forecast, ForecastBank, ValueRange
 
@@ -78,6 +78,9 @@ class HostAnalyser:
         thresholds: per-metric limits for time-to-threshold.
         clock: time source.
         anomaly: settings of the anomaly detectors (see ``anomaly_params``).
+        forecast_every: ticks between refits of the forecasts (every tick's value still
+            goes into them). Forecasts look a minute or more ahead; refitting them every
+            second was a third of the monitor's analysis time.
     """
 
     def __init__(
@@ -89,8 +92,11 @@ class HostAnalyser:
         thresholds: Mapping[str, float] | None = None,
         clock: Clock | None = None,
         anomaly: Mapping[str, float | int | None] | None = None,
+        forecast_every: int = 5,
     ) -> None:
         self._clock = check_clock(clock)
+        self._forecast_every = check_int("forecast_every", forecast_every, minimum=1, maximum=3600)
+        self._ticks = 0
         self._thresholds = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
         self._horizon = 60.0 * sample_interval
         self._bank = ForecastBank(
@@ -157,8 +163,10 @@ class HostAnalyser:
         for name, value in values.items():
             column[self._rows[name]] = value
         self._bank.update(column, self._clock.wall())
-        made = self._bank.forecast(self._horizon, self._limits)
-        self._forecasts = {name: made[row] for name, row in self._rows.items()}
+        self._ticks += 1
+        if new or self._ticks % self._forecast_every == 0:
+            made = self._bank.forecast(self._horizon, self._limits)
+            self._forecasts = {name: made[row] for name, row in self._rows.items()}
         return self._forecasts
 
     def forecasts(self) -> dict[str, Forecast]:
