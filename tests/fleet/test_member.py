@@ -172,9 +172,11 @@ if pid == 0:
     while member.stats()["sent"] < 3 and time.monotonic() < deadline:
         time.sleep(0.05)  # a few listings, the later ones after the breaker was made
     os._exit(0)
+# The parent stops publishing at once: its listings would otherwise trim the child's
+# out of the bounded stream while a busy machine is slow to run the child.
+rebellion.fleet.leave()
 print(pid, flush=True)
 os.waitpid(pid, 0)
-rebellion.fleet.leave()
 """
 
 

@@ -93,6 +93,7 @@ class Publisher:
         self._retention = int(check_number("retention", retention, minimum=60, maximum=10**8))
         self._renewed = -1e18
         self._client = sync_client(url, timeout=self._timeout)
+        _import_now()
         self._errors = connection_errors()
         self._queue: deque[_Entry] = deque()
         self._lock = threading.Lock()
@@ -240,3 +241,20 @@ def _now() -> float:
     from .._clock import SYSTEM_CLOCK
 
     return SYSTEM_CLOCK.wall()
+
+
+def _import_now() -> None:
+    """Run, on the caller's thread, the imports a first connection makes lazily.
+
+    redis-py reads its version through ``importlib.metadata`` (which imports ``email``)
+    when it builds a connection, and ``getaddrinfo`` imports the idna codec. Left to the
+    sender thread, a ``fork()`` while that thread held an import's module lock would leave
+    the forked child's sender waiting on that lock for ever (a pre-forking server's
+    workers never joining the fleet).
+    """
+    "localhost".encode("idna")
+    try:
+        from redis.utils import get_lib_version
+    except ImportError:  # an older redis-py reads no metadata when it connects
+        return
+    get_lib_version()
