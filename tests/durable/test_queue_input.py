@@ -163,3 +163,15 @@ async def test_closed_queue_refuses_enqueue(tmp_path: Path) -> None:
     queue.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         await queue.enqueue(RetryableRequest(echo))
+
+
+def test_a_store_handed_to_a_queue_with_bad_settings_is_closed(tmp_path: Path) -> None:
+    import sqlite3
+
+    from rebellion.durable.queue import RequestQueue, SqliteQueueStore
+
+    store = SqliteQueueStore(str(tmp_path / "q.db"))
+    with pytest.raises(ConfigError, match="lease_timeout"):
+        RequestQueue(store, lease_timeout=-1.0)
+    with pytest.raises(sqlite3.ProgrammingError):
+        store._read("SELECT 1")  # the queue owns its store: it closed it

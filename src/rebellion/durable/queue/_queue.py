@@ -88,6 +88,26 @@ class RequestQueue(WorkerLoop):
     ) -> None:
         if not isinstance(store, QueueStore):
             raise ConfigError("store", "a QueueStore (SqliteQueueStore, RedisQueueStore)", store)
+        try:
+            self._setup(
+                store, max_size, clock, lease_timeout, retry_backoff, poll_interval,
+                idempotency_ttl, listeners,
+            )  # fmt: skip
+        except BaseException:
+            store.close()  # the queue owns its store, even one it refused to run on
+            raise
+
+    def _setup(
+        self,
+        store: QueueStore,
+        max_size: int,
+        clock: Clock | None,
+        lease_timeout: float,
+        retry_backoff: Backoff | None,
+        poll_interval: float,
+        idempotency_ttl: float,
+        listeners: Iterable[Listener],
+    ) -> None:
         self.store = store
         self.name = store.name
         self.max_size = check_int("max_size", max_size, minimum=1, maximum=MAX_INT)

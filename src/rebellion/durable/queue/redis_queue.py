@@ -377,20 +377,16 @@ class RedisRequestQueue(RequestQueue):
             ),
         )
         self.redis_url, self.prefix = store.redis_url, store.prefix
-        try:
-            super().__init__(
-                store,
-                max_size,
-                clock=clock,
-                lease_timeout=lease_timeout,
-                retry_backoff=retry_backoff,
-                poll_interval=poll_interval,
-                idempotency_ttl=idempotency_ttl,
-                listeners=listeners,
-            )
-        except BaseException:
-            store.close()
-            raise
+        super().__init__(
+            store,
+            max_size,
+            clock=clock,
+            lease_timeout=lease_timeout,
+            retry_backoff=retry_backoff,
+            poll_interval=poll_interval,
+            idempotency_ttl=idempotency_ttl,
+            listeners=listeners,
+        )
 
     def __repr__(self) -> str:
         return f"RedisRequestQueue({self.redis_url!r}, name={self.name!r})"

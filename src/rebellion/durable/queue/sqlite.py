@@ -343,20 +343,16 @@ class PersistentRequestQueue(RequestQueue):
             storage_path, name=name, integrity_check=integrity_check, max_bytes=max_bytes
         )
         self.storage_path = store.storage_path
-        try:
-            super().__init__(
-                store,
-                max_size,
-                clock=clock,
-                lease_timeout=lease_timeout,
-                retry_backoff=retry_backoff,
-                poll_interval=poll_interval,
-                idempotency_ttl=idempotency_ttl,
-                listeners=listeners,
-            )
-        except BaseException:
-            store.close()
-            raise
+        super().__init__(
+            store,
+            max_size,
+            clock=clock,
+            lease_timeout=lease_timeout,
+            retry_backoff=retry_backoff,
+            poll_interval=poll_interval,
+            idempotency_ttl=idempotency_ttl,
+            listeners=listeners,
+        )
 
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run a read-only query on the file (for tests and debugging)."""
